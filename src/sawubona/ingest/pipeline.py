@@ -1,0 +1,279 @@
+"""The load: plan → stage → map → validate → one transaction into the store.
+
+1. **Plan** which files feed which canonical table (no mapping, a mapping file,
+   or an adapter).
+2. **Stage** each file into an in-memory DuckDB with its line numbers; records
+   that are not records (broken quoting, wrong field count, bad bytes) are
+   rejected here.
+3. **Map** file columns to canonical columns (a view per file).
+4. **Validate** each table, in reference order, with set-based queries
+   (:mod:`sawubona.ingest.validate`); references are checked against the store
+   plus the rows of this load.
+5. **Write**, all tables in one store transaction: upsert valid rows (new rows
+   inserted, changed rows replaced, identical rows left alone), replace the
+   quarantine rows of the same files (so re-ingesting is idempotent), append the
+   ingest log. A crash before the commit leaves the store as it was.
+
+Invariant, per table: rows read = rows loaded + rows quarantined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from sawubona import schema
+from sawubona.errors import InputError
+from sawubona.ingest.mapping import TableMapping, auto_plan, load_mapping, map_file
+from sawubona.ingest.parse import q
+from sawubona.ingest.readers import Reject, StagedFile, Staging, read_file
+from sawubona.ingest.report import IngestReport, ReasonCount, TableReport
+from sawubona.ingest.validate import ColumnOptions, Validated, validate
+
+if TYPE_CHECKING:
+    from sawubona.store import Store
+
+Progress = Callable[[str, int | None], None]
+
+
+@dataclass
+class Source:
+    """Rows for one canonical table: a staged view with canonical column names."""
+
+    table: str
+    view: str
+    files: list[StagedFile]
+    options: dict[str, ColumnOptions] = field(default_factory=dict)
+    #: records rejected before mapping (counted as read for this table)
+    rejects: list[tuple[StagedFile, Reject]] = field(default_factory=list)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def plan_sources(
+    staging: Staging,
+    paths: Sequence[Path],
+    *,
+    adapter: str | None,
+    mapping: Path | None,
+    progress: Progress | None,
+) -> tuple[list[Source], list[str]]:
+    """Stage and map every input; returns the sources and notes for the summary."""
+    if adapter:
+        from sawubona.ingest.adapters import get_adapter
+
+        if len(paths) != 1:
+            raise InputError(f"the {adapter} adapter reads one folder; give exactly one path")
+        return get_adapter(adapter).read(Path(paths[0]), staging), []
+    notes: list[str] = []
+    if mapping:
+        plans: list[TableMapping] = load_mapping(mapping)
+    else:
+        plans, notes = auto_plan(list(paths))
+    sources = []
+    for tm in plans:
+        for f in tm.files:
+            if progress:
+                progress(f"reading {f.name}", None)
+            staged = read_file(
+                f, staging,
+                fmt=tm.options.get("format"),
+                encoding=tm.options.get("encoding"),
+                delimiter=tm.options.get("delimiter"),
+            )
+            notes += [f"{f.name}: {n}" for n in staged.notes]
+            view = map_file(staging, staged, tm)
+            sources.append(Source(
+                tm.table, view, [staged], tm.column_options(),
+                [(staged, r) for r in staged.rejects],
+            ))
+    return sources, notes
+
+
+def ingest(
+    store: Store,
+    paths: str | Path | Sequence[str | Path],
+    *,
+    adapter: str | None = None,
+    mapping: str | Path | None = None,
+    allow_orphans: bool = False,
+    progress: Progress | None = None,
+    check_only: bool = False,
+) -> IngestReport:
+    """Load ``paths`` into ``store`` (or, with ``check_only``, only validate them)."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    path_list = [Path(p) for p in paths]
+    staging = Staging()
+    load_id = uuid.uuid4().hex[:12]
+    started = _utcnow()
+    try:
+        sources, notes = plan_sources(
+            staging, path_list, adapter=adapter,
+            mapping=Path(mapping) if mapping else None, progress=progress,
+        )
+        report = IngestReport(
+            load_id, str(store.path), adapter or (str(mapping) if mapping else "files"),
+            committed=False, notes=notes,
+        )
+        by_table: dict[str, list[Source]] = {}
+        for s in sources:
+            by_table.setdefault(s.table, []).append(s)
+        validated: dict[str, Validated] = {}
+        known: dict[str, str] = {}
+        for name in schema.load_order():
+            t = schema.table(name)
+            needed = {ref for _, ref, _ in t.references}
+            for ref in needed:
+                if ref not in known:
+                    known[ref] = _known_keys(staging, store, ref, validated.get(ref))
+            if name not in by_table:
+                continue
+            if progress:
+                progress(f"checking {name}", None)
+            group = by_table[name]
+            union = staging.fresh(f"{name}_union")
+            staging.con.execute(
+                f"CREATE TEMP VIEW {q(union)} AS "
+                + " UNION ALL BY NAME ".join(f"SELECT * FROM {q(s.view)}" for s in group)
+            )
+            options = {k: v for s in group for k, v in s.options.items()}
+            validated[name] = validate(
+                staging, union, t, options=options, known=known,
+                allow_orphans=allow_orphans, now=started,
+            )
+        if check_only:
+            for name, v in validated.items():
+                report.tables.append(_table_report(staging, v, by_table[name], None))
+            return report
+        with store.transaction():
+            for name, v in validated.items():
+                if progress:
+                    progress(f"loading {name}", None)
+                report.tables.append(
+                    _write(store, staging, v, by_table[name], load_id, started)
+                )
+        report.committed = True
+        return report
+    finally:
+        staging.close()
+
+
+def _known_keys(staging: Staging, store: Store, table: str, v: Validated | None) -> str:
+    """A staged one-column table ``k`` of the keys of ``table``: in the store or in this load."""
+    key = q(schema.table(table).key[0])
+    name = staging.fresh(f"known_{table}")
+    staging.con.register(name + "_store", store.distinct_values(table, schema.table(table).key[0]))
+    parts = [f"SELECT CAST({key} AS VARCHAR) AS k FROM {q(name + '_store')}"]
+    if v is not None:
+        parts.append(f"SELECT CAST({key} AS VARCHAR) AS k FROM {q(v.valid)}")
+    staging.con.execute(
+        f"CREATE TEMP TABLE {q(name)} AS SELECT DISTINCT k FROM ({' UNION ALL '.join(parts)})"
+    )
+    staging.con.unregister(name + "_store")
+    return name
+
+
+def _reject_rows(
+    staging: Staging, v: Validated, sources: list[Source], load_id: str, at: dt.datetime
+) -> pa.Table:
+    shas = {str(f.path): f.sha256 for s in sources for f in s.files}
+    rows = staging.con.sql(f"SELECT * FROM {q(v.rejects)}").to_arrow_table()
+    pre = [(f, r) for s in sources for (f, r) in s.rejects]
+    files = rows.column("_file").to_pylist() + [str(f.path) for f, _ in pre]
+    n = len(files)
+    return pa.table({
+        "load_id": [load_id] * n,
+        "table_name": [v.table] * n,
+        "file": files,
+        "file_sha256": [shas.get(f, "") for f in files],
+        "line": rows.column("_line").to_pylist() + [r.line for _, r in pre],
+        "column_name": rows.column("column_name").to_pylist() + [None] * len(pre),
+        "rule": rows.column("rule").to_pylist() + [r.rule for _, r in pre],
+        "reason": rows.column("reason").to_pylist() + [r.reason for _, r in pre],
+        "raw": rows.column("raw").to_pylist() + [r.raw for _, r in pre],
+        "quarantined_at": pa.array([at] * n, pa.timestamp("us")),
+    })
+
+
+def _reasons(quarantine: pa.Table) -> list[ReasonCount]:
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    rules = quarantine.column("rule").to_pylist()
+    cols = quarantine.column("column_name").to_pylist()
+    for i, key in enumerate(zip(rules, cols, strict=True)):
+        groups.setdefault(key, []).append(i)
+    out = []
+    reasons = quarantine.column("reason").to_pylist()
+    files = quarantine.column("file").to_pylist()
+    lines = quarantine.column("line").to_pylist()
+    for (rule, col), idx in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        i = min(idx, key=lambda j: (files[j], lines[j] or 0))
+        out.append(ReasonCount(rule, col, len(idx), reasons[i], files[i], lines[i] or 0))
+    return out
+
+
+def _table_report(
+    staging: Staging, v: Validated, sources: list[Source], quarantine: pa.Table | None
+) -> TableReport:
+    if quarantine is None:
+        quarantine = _reject_rows(staging, v, sources, "", _utcnow())
+    files = [str(f.path) for s in sources for f in s.files]
+    pre = sum(len(s.rejects) for s in sources)
+    return TableReport(
+        table=v.table,
+        files=files,
+        rows_read=v.rows_in + pre,
+        rows_loaded=staging.count(v.valid),
+        rows_quarantined=quarantine.num_rows,
+        reasons=_reasons(quarantine),
+        readings=v.readings,
+    )
+
+
+def _write(
+    store: Store,
+    staging: Staging,
+    v: Validated,
+    sources: list[Source],
+    load_id: str,
+    started: dt.datetime,
+) -> TableReport:
+    quarantine = _reject_rows(staging, v, sources, load_id, started)
+    report = _table_report(staging, v, sources, quarantine)
+    reader = staging.con.sql(f"SELECT * FROM {q(v.valid)}").to_arrow_reader(200_000)
+    counts = store.upsert(v.table, reader)
+    report.inserted, report.updated, report.unchanged = (
+        counts.inserted, counts.updated, counts.unchanged,
+    )
+    # Re-ingesting a file replaces its quarantine rows instead of adding copies.
+    shas = sorted({f.sha256 for s in sources for f in s.files})
+    store.delete_quarantine(v.table, shas)
+    store.append("quarantine", quarantine)
+    finished = _utcnow()
+    log = []
+    for s in sources:
+        for f in s.files:
+            log.append({
+                "load_id": load_id, "file": str(f.path), "file_sha256": f.sha256,
+                "source": f.format, "table_name": v.table,
+                "started_at": started, "finished_at": finished,
+            })
+    totals = {
+        "rows_read": report.rows_read, "rows_loaded": report.rows_loaded,
+        "rows_quarantined": report.rows_quarantined, "rows_inserted": counts.inserted,
+        "rows_updated": counts.updated, "rows_unchanged": counts.unchanged,
+    }
+    # One log row per file; the table totals go on the first (files of one load share them).
+    for i, row in enumerate(log):
+        row.update({k: (val if i == 0 else 0) for k, val in totals.items()})
+    if log:
+        store.append("ingest_log", pa.Table.from_pylist(log))
+    return report

@@ -1,0 +1,432 @@
+"""Readers: CSV, Parquet and JSON Lines files into staged tables, line by line.
+
+Every reader stages a file into an in-memory DuckDB table whose columns are the
+file's own columns (names normalised to ``snake_case``) plus ``_file`` and
+``_line`` (the physical line a CSV or JSON Lines record starts on, the row
+number for Parquet). Records that cannot be read as records at all (wrong
+number of fields, broken quoting, bytes that are not text in the file's
+encoding, a JSON line that is not an object) are returned as
+:class:`Reject` with their line and raw text, never dropped.
+
+Staging uses DuckDB as a parsing engine, in memory and separate from the
+store: formats are ingest's business, tables are the store's.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from sawubona.errors import InputError
+from sawubona.schema import normalise_name
+
+CHUNK_ROWS = 100_000
+FIELD_LIMIT = 256 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
+
+SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+@dataclass
+class Reject:
+    """A record that could not be read as a record."""
+
+    line: int
+    rule: str
+    reason: str
+    raw: str
+
+
+@dataclass
+class StagedFile:
+    """A file staged for mapping: where it is, what it held, what could not be read."""
+
+    path: Path
+    name: str
+    sha256: str
+    format: str
+    rows_read: int
+    columns: dict[str, str]  # staged (normalised) name → name in the file
+    rejects: list[Reject] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Staging:
+    """An in-memory DuckDB used to parse, map and validate before anything is stored."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET preserve_insertion_order = true")
+        self._n = 0
+
+    def fresh(self, prefix: str) -> str:
+        self._n += 1
+        return f"{re.sub(r'[^a-z0-9_]', '_', prefix.lower())}_{self._n}"
+
+    def columns(self, view: str) -> dict[str, str]:
+        rows = self.con.execute(f'DESCRIBE "{view}"').fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def count(self, view: str) -> int:
+        row = self.con.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0]
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def file_format(path: Path, declared: str | None = None) -> str:
+    if declared:
+        return declared
+    suffixes = [s.lower() for s in path.suffixes]
+    for s in reversed(suffixes):
+        if s in SUFFIXES:
+            return SUFFIXES[s]
+    raise InputError(
+        "unknown file type; name it .csv, .parquet or .jsonl, or declare format in the mapping",
+        file=str(path),
+    )
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def unique_names(header: list[str]) -> dict[str, str]:
+    """Normalised, unique staged names for a header: staged → original."""
+    out: dict[str, str] = {}
+    for i, original in enumerate(header):
+        base = normalise_name(original) or f"column_{i + 1}"
+        if base[0].isdigit():
+            base = f"c_{base}"
+        name, k = base, 2
+        while name in out or name in ("_file", "_line"):
+            name, k = f"{base}_{k}", k + 1
+        out[name] = original
+    return out
+
+
+# -- encodings -----------------------------------------------------------------
+
+
+def sniff_encoding(path: Path, declared: str | None = None) -> tuple[str, bool, str | None]:
+    """(encoding, whether rows must be checked for undecodable bytes, a note for the summary)."""
+    if declared:
+        try:
+            codecs.lookup(declared)
+        except LookupError:
+            raise InputError(
+                f"unknown encoding {declared!r}; use a name such as utf-8, cp1252 or latin-1",
+                file=str(path),
+            ) from None
+        return declared, not _decodes(path, declared), None
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", not _decodes(path, "utf-8-sig"), None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", not _decodes(path, "utf-16"), None
+    if _decodes(path, "utf-8"):
+        return "utf-8", False, None
+    data = path.read_bytes()
+    if _UTF8_MULTIBYTE.search(data):
+        return "utf-8", True, "not all of it is valid UTF-8; rows with other bytes are quarantined"
+    for enc in ("cp1252", "latin-1"):
+        if _decodes(path, enc):
+            return enc, False, (
+                f"read as {enc} because it is not UTF-8; declare encoding in a mapping if wrong"
+            )
+    return "latin-1", False, None  # pragma: no cover (latin-1 decodes every byte)
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    dec = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                dec.decode(block)
+            dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _has_surrogates(values: list[str]) -> bool:
+    return any(re.search("[\udc80-\udcff]", v) for v in values)
+
+
+# -- CSV -------------------------------------------------------------------------
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter giving the most consistent number (> 1) of fields per record."""
+    best, best_score = ",", (-1.0, 0)
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line of a sample may be cut
+    text = "\n".join(lines[:200])
+    for d in DELIMITERS:
+        try:
+            rows = [r for r in csv.reader(io.StringIO(text), delimiter=d) if r]
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        widths = [len(r) for r in rows]
+        mode = max(set(widths), key=widths.count)
+        if mode < 2:
+            continue
+        consistency = widths.count(mode) / len(widths)
+        score = (consistency, mode)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def read_csv(
+    path: Path,
+    staging: Staging,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> StagedFile:
+    enc, check_rows, note = sniff_encoding(path, encoding)
+    with path.open("r", encoding=enc, errors="surrogateescape", newline="") as fh:
+        sample = fh.read(1 << 16)
+    if not sample.strip():
+        raise InputError("the file is empty; it needs a header line and rows", file=str(path))
+    delim = delimiter or sniff_delimiter(sample)
+    name = staging.fresh(path.stem)
+    rejects: list[Reject] = []
+    read = 0
+    with path.open("r", encoding=enc, errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True, strict=False)
+        header: list[str] | None = None
+        while header is None:
+            try:
+                row = next(reader)
+            except StopIteration:
+                raise InputError(
+                    "the file has no header line; add one naming the columns", file=str(path)
+                ) from None
+            except csv.Error as exc:
+                raise InputError(f"cannot read the header ({exc})", file=str(path), line=1) from None
+            if any(cell.strip() for cell in row):
+                header = row
+        names = unique_names(header)
+        staged = list(names)
+        width = len(staged)
+        staging.con.execute(
+            f'CREATE TABLE "{name}" ('
+            + ", ".join(f'"{c}" VARCHAR' for c in staged)
+            + ', "_file" VARCHAR, "_line" BIGINT)'
+        )
+        cols: list[list[str | None]] = [[] for _ in range(width)]
+        lines: list[int] = []
+        prev = reader.line_num
+
+        def flush() -> None:
+            if not lines:
+                return
+            arrays = [pa.array(c, pa.string()) for c in cols]
+            arrays.append(pa.array([str(path)] * len(lines), pa.string()))
+            arrays.append(pa.array(lines, pa.int64()))
+            chunk = pa.Table.from_arrays(arrays, names=[*staged, "_file", "_line"])
+            staging.con.register("_chunk", chunk)
+            staging.con.execute(f'INSERT INTO "{name}" SELECT * FROM _chunk')
+            staging.con.unregister("_chunk")
+            for c in cols:
+                c.clear()
+            lines.clear()
+            if progress:
+                progress(read)
+
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                read += 1
+                rejects.append(Reject(prev + 1, "structure", f"the record cannot be read as CSV "
+                                      f"({exc}); check its quoting", ""))
+                prev = reader.line_num
+                continue
+            start, prev = prev + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip() and width > 1):
+                continue  # a blank line is not a record
+            read += 1
+            if len(row) != width:
+                rejects.append(Reject(
+                    start, "structure",
+                    f"the line has {len(row)} fields but the header has {width}; "
+                    "check the delimiter and quoting",
+                    delim.join(row),
+                ))
+                continue
+            if check_rows and _has_surrogates(row):
+                rejects.append(Reject(
+                    start, "encoding",
+                    f"the line has bytes that are not {enc}; re-save the file as UTF-8 or "
+                    "declare its encoding",
+                    delim.join(row).encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                ))
+                continue
+            for i, cell in enumerate(row):
+                cols[i].append(cell)
+            lines.append(start)
+            if len(lines) >= CHUNK_ROWS:
+                flush()
+        flush()
+    _fill_raw(path, enc, rejects)
+    notes = [note] if note else []
+    if delim != ",":
+        notes.append(f"delimiter {delim!r}")
+    return StagedFile(path, name, sha256_of(path), "csv", read, names, rejects, notes)
+
+
+def _fill_raw(path: Path, encoding: str, rejects: list[Reject]) -> None:
+    """Second pass, only when needed: the physical text of rejected records."""
+    want = {r.line: r for r in rejects if not r.raw}
+    if not want:
+        return
+    with path.open("r", encoding=encoding, errors="replace", newline="") as fh:
+        for n, text in enumerate(fh, start=1):
+            if n in want:
+                want[n].raw = text.rstrip("\r\n")[:10_000]
+
+
+# -- Parquet ----------------------------------------------------------------------
+
+
+def read_parquet(path: Path, staging: Staging) -> StagedFile:
+    con = staging.con
+    try:
+        desc = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(
+            f"cannot be read as Parquet ({str(exc).splitlines()[0]}); check the file is complete",
+            file=str(path),
+        ) from None
+    names = unique_names([r[0] for r in desc])
+    name = staging.fresh(path.stem)
+    select = ", ".join(
+        f'"{orig.replace(chr(34), chr(34) * 2)}" AS "{new}"' for new, orig in names.items()
+    )
+    con.execute(
+        f'CREATE TABLE "{name}" AS SELECT {select}, CAST(? AS VARCHAR) AS "_file", '
+        f'file_row_number + 1 AS "_line" FROM read_parquet(?, file_row_number = true)',
+        [str(path), str(path)],
+    )
+    rows = staging.count(name)
+    return StagedFile(path, name, sha256_of(path), "parquet", rows, names)
+
+
+# -- JSON Lines ---------------------------------------------------------------------
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        for n, text in enumerate(fh, start=1):
+            if text.strip():
+                yield n, text
+
+
+def read_jsonl(path: Path, staging: Staging) -> StagedFile:
+    records: list[tuple[int, dict[str, object]]] = []
+    rejects: list[Reject] = []
+    keys: dict[str, None] = {}
+    read = 0
+    for n, text in _jsonl_records(path):
+        read += 1
+        if re.search("[\udc80-\udcff]", text):
+            rejects.append(Reject(n, "encoding", "the line is not valid UTF-8; re-save as UTF-8",
+                                  text.encode("utf-8", "surrogateescape").decode("utf-8",
+                                                                                  "replace")))
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            rejects.append(Reject(n, "structure", f"the line is not JSON ({exc.msg})",
+                                  text.rstrip()[:10_000]))
+            continue
+        if not isinstance(obj, dict):
+            rejects.append(Reject(n, "structure", "the line is JSON but not an object",
+                                  text.rstrip()[:10_000]))
+            continue
+        for k in obj:
+            keys.setdefault(str(k))
+        records.append((n, obj))
+    if not read:
+        raise InputError("the file is empty; it needs one JSON object per line", file=str(path))
+    names = unique_names(list(keys))
+    name = staging.fresh(path.stem)
+
+    def cell(v: object) -> str | None:
+        if v is None:
+            return None
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, dict | list):
+            return json.dumps(v, ensure_ascii=False)
+        return str(v)
+
+    data = {new: [cell(obj.get(orig)) for _, obj in records] for new, orig in names.items()}
+    data["_file"] = [str(path)] * len(records)
+    table = pa.table({**{k: pa.array(v, pa.string()) for k, v in data.items() if k != "_line"},
+                      "_line": pa.array([n for n, _ in records], pa.int64())})
+    staging.con.register("_chunk", table)
+    staging.con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _chunk')
+    staging.con.unregister("_chunk")
+    return StagedFile(path, name, sha256_of(path), "jsonl", read, names, rejects)
+
+
+def read_file(
+    path: Path,
+    staging: Staging,
+    *,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> StagedFile:
+    """Stage one file of any supported format."""
+    if not path.exists():
+        raise InputError("no such file; check the path", file=str(path))
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty; it needs a header line and rows", file=str(path))
+    kind = file_format(path, fmt)
+    if kind == "csv":
+        return read_csv(path, staging, encoding=encoding, delimiter=delimiter, progress=progress)
+    if kind == "parquet":
+        return read_parquet(path, staging)
+    return read_jsonl(path, staging)
