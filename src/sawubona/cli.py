@@ -48,7 +48,8 @@ def _print_json(obj: object) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to load.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders to load (not "
+                                                        "needed with --mapping).")] = None,
     store: StoreOpt = DEFAULT_STORE,
     adapter: Annotated[str | None, typer.Option(help="A public format: olist, online-retail, "
                                                 "telco-churn, telecom-usage, twitter-support, "
@@ -64,7 +65,7 @@ def ingest(
     Example: [bold]sawubona ingest exports/ --store shop.duckdb[/bold]
     """
     with sawubona.open(store) as s, console.progress("reading") as update:
-        report = s.ingest(paths, adapter=adapter, mapping=mapping,
+        report = s.ingest(_paths(paths, mapping), adapter=adapter, mapping=mapping,
                           allow_orphans=allow_orphans, progress=update)
     if as_json:
         _print_json(report.to_dict())
@@ -74,7 +75,7 @@ def ingest(
 
 @app.command()
 def check(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to check.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders to check.")] = None,
     store: StoreOpt = DEFAULT_STORE,
     adapter: Annotated[str | None, typer.Option(help="A public format (see ingest).")] = None,
     mapping: Annotated[Path | None, typer.Option(help="A TOML mapping file.")] = None,
@@ -90,7 +91,7 @@ def check(
 
     target = store if store.exists() else Path(":memory:")
     with sawubona.open(target, read_only=store.exists()) as s:
-        report = run_ingest(s, paths, adapter=adapter, mapping=mapping,
+        report = run_ingest(s, _paths(paths, mapping), adapter=adapter, mapping=mapping,
                             allow_orphans=allow_orphans, check_only=True)
     if as_json:
         _print_json(report.to_dict())
@@ -231,6 +232,12 @@ def _fresh_demo_store(store: Path) -> None:
     wal = store.with_name(store.name + ".wal")
     if wal.exists():
         wal.unlink()
+
+
+def _paths(paths: list[Path] | None, mapping: Path | None) -> list[Path]:
+    if not paths and not mapping:
+        raise SawubonaError("nothing to load; give files or folders, or --mapping FILE")
+    return list(paths or [])
 
 
 def _must_exist(store: Path) -> None:

@@ -93,8 +93,12 @@ def _is_text(duck_type: str) -> bool:
     return duck_type.upper().startswith("VARCHAR")
 
 
+#: Characters trimmed from both ends of every text value (spaces, tabs, line ends, NBSP).
+TRIM_CHARS = " \t\r\n\x0b\x0c\u00a0"
+
+
 def _clean(expr: str) -> str:
-    return f"NULLIF(trim({expr}), '')"
+    return f"NULLIF(trim({expr}, {lit(TRIM_CHARS)}), '')"
 
 
 def _one_format(v: str, fmt: str) -> str:
@@ -122,8 +126,11 @@ def _one_format(v: str, fmt: str) -> str:
 def choose_date_format(con: duckdb.DuckDBPyConnection, view: str, column: str) -> str | None:
     """Pick the format that reads the most sampled values of a text column."""
     sample = f"(SELECT DISTINCT trim({q(column)}) AS v FROM {q(view)} WHERE NULLIF(trim({q(column)}), '') IS NOT NULL LIMIT 5000)"  # noqa: E501
+    # Only plausible readings count: '12/27/18' read as the year 18 is no reading.
     counts = ", ".join(
-        f"count({_one_format('v', f)}) AS f{i}" for i, f in enumerate(DATE_FORMATS)
+        f"count(*) FILTER (WHERE {_one_format('v', f)} BETWEEN TIMESTAMP '1900-01-01' "
+        f"AND TIMESTAMP '2200-01-01') AS f{i}"
+        for i, f in enumerate(DATE_FORMATS)
     )
     row = con.execute(f"SELECT count(*), {counts} FROM {sample}").fetchall()[0]
     if not row or not row[0]:

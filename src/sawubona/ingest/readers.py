@@ -57,6 +57,14 @@ class Reject:
     reason: str
     raw: str
 
+    def __post_init__(self) -> None:
+        self.raw = printable(self.raw)
+
+
+def printable(text: str, limit: int = 10_000) -> str:
+    """Text safe to store: undecodable bytes shown as U+FFFD, cut to ``limit`` characters."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:limit]
+
 
 @dataclass
 class StagedFile:
@@ -202,10 +210,10 @@ def sniff_delimiter(sample: str) -> str:
             continue
         widths = [len(r) for r in rows]
         mode = max(set(widths), key=widths.count)
-        if mode < 2:
+        if mode < 2 or widths[0] < 2:
             continue
         consistency = widths.count(mode) / len(widths)
-        score = (consistency, mode)
+        score = (float(widths[0] == mode) + consistency, mode)
         if score > best_score:
             best, best_score = d, score
     return best
@@ -228,8 +236,15 @@ def read_csv(
     name = staging.fresh(path.stem)
     rejects: list[Reject] = []
     read = 0
-    with path.open("r", encoding=enc, errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True, strict=False)
+    bare_cr = _has_bare_cr(path)
+    # Lines end at LF (or CRLF). A CR alone inside a line is data (exports of chat and
+    # social texts carry them); only a file with no LF at all uses CR as its line end.
+    newline = "" if not bare_cr or bare_cr == "only" else "\n"
+    with path.open("r", encoding=enc, errors="surrogateescape", newline=newline) as fh:
+        lines: Iterator[str] = fh
+        if newline == "\n":
+            lines = (_protect_cr(text) for text in fh)
+        reader = csv.reader(lines, delimiter=delim, quotechar='"', doublequote=True, strict=False)
         header: list[str] | None = None
         while header is None:
             try:
@@ -251,22 +266,22 @@ def read_csv(
             + ', "_file" VARCHAR, "_line" BIGINT)'
         )
         cols: list[list[str | None]] = [[] for _ in range(width)]
-        lines: list[int] = []
+        starts: list[int] = []
         prev = reader.line_num
 
         def flush() -> None:
-            if not lines:
+            if not starts:
                 return
             arrays = [pa.array(c, pa.string()) for c in cols]
-            arrays.append(pa.array([str(path)] * len(lines), pa.string()))
-            arrays.append(pa.array(lines, pa.int64()))
+            arrays.append(pa.array([str(path)] * len(starts), pa.string()))
+            arrays.append(pa.array(starts, pa.int64()))
             chunk = pa.Table.from_arrays(arrays, names=[*staged, "_file", "_line"])
             staging.con.register("_chunk", chunk)
             staging.con.execute(f'INSERT INTO "{name}" SELECT * FROM _chunk')
             staging.con.unregister("_chunk")
             for c in cols:
                 c.clear()
-            lines.clear()
+            starts.clear()
             if progress:
                 progress(read)
 
@@ -298,13 +313,15 @@ def read_csv(
                     start, "encoding",
                     f"the line has bytes that are not {enc}; re-save the file as UTF-8 or "
                     "declare its encoding",
-                    delim.join(row).encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                    delim.join(row),
                 ))
                 continue
+            if newline == "\n":
+                row = [cell.replace(_CR_MARK, "\r") for cell in row]
             for i, cell in enumerate(row):
                 cols[i].append(cell)
-            lines.append(start)
-            if len(lines) >= CHUNK_ROWS:
+            starts.append(start)
+            if len(starts) >= CHUNK_ROWS:
                 flush()
         flush()
     _fill_raw(path, enc, rejects)
@@ -312,6 +329,29 @@ def read_csv(
     if delim != ",":
         notes.append(f"delimiter {delim!r}")
     return StagedFile(path, name, sha256_of(path), "csv", read, names, rejects, notes)
+
+
+_CR_MARK = "\ue000"
+
+
+def _has_bare_cr(path: Path) -> str | None:
+    """None when no CR stands alone; "only" when CR is the only line end; else "some"."""
+    found, lf = False, False
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            lf = lf or b"\n" in block
+            if not found and re.search(rb"\r(?!\n)", block.rstrip(b"\r")):
+                found = True
+            if found and lf:
+                return "some"
+    return "only" if found else None
+
+
+def _protect_cr(text: str) -> str:
+    body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    if "\r" not in body:
+        return text
+    return body.replace("\r", _CR_MARK) + text[len(body):]
 
 
 def _fill_raw(path: Path, encoding: str, rejects: list[Reject]) -> None:
@@ -322,7 +362,7 @@ def _fill_raw(path: Path, encoding: str, rejects: list[Reject]) -> None:
     with path.open("r", encoding=encoding, errors="replace", newline="") as fh:
         for n, text in enumerate(fh, start=1):
             if n in want:
-                want[n].raw = text.rstrip("\r\n")[:10_000]
+                want[n].raw = printable(text.rstrip("\r\n"))
 
 
 # -- Parquet ----------------------------------------------------------------------
@@ -370,8 +410,7 @@ def read_jsonl(path: Path, staging: Staging) -> StagedFile:
         read += 1
         if re.search("[\udc80-\udcff]", text):
             rejects.append(Reject(n, "encoding", "the line is not valid UTF-8; re-save as UTF-8",
-                                  text.encode("utf-8", "surrogateescape").decode("utf-8",
-                                                                                  "replace")))
+                                  text.rstrip()))
             continue
         try:
             obj = json.loads(text)

@@ -1,0 +1,375 @@
+"""Ingest: every row loaded or quarantined with its reason; hostile input; idempotence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import sawubona
+from sawubona.errors import InputError, MappingError
+
+CUSTOMERS = "customer_id,joined_at,segment\nc1,2024-01-05,a\nc2,2024-02-01,b\nc3,2024-03-01,c\n"
+
+
+def write(folder: Path, name: str, text: str | bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / name
+    if isinstance(text, bytes):
+        p.write_bytes(text)
+    else:
+        p.write_text(text, encoding="utf-8")
+    return p
+
+
+def quarantine(store: sawubona.Store, table: str | None = None) -> list[dict]:
+    rows = store.table("quarantine").to_pyarrow().to_pylist()
+    return [r for r in rows if table is None or r["table_name"] == table]
+
+
+def balanced(report: sawubona.ingest.IngestReport) -> None:
+    for t in report.tables:
+        assert t.rows_read == t.rows_loaded + t.rows_quarantined, t
+
+
+# -- the hostile cases of the foundation issue -------------------------------------
+
+
+def test_hostile_folder_keeps_every_row(tmp_path: Path, store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", "customer_id,joined_at,segment\nc1,2024-01-05,a\n"
+          "c2,31/02/2024,b\nc1,2024-02-01,a\nc3,2024-03-01,c\n")
+    write(d, "surveys.csv", "survey_id,customer_id,instrument,responded_at,score\n"
+          "s1,c1,nps,2024-04-01T10:00:00Z,9\ns2,c3,nps,2024-04-02T10:00:00Z,11\n"
+          "s3,zz,nps,2024-04-03T10:00:00Z,7\ns4,c3,nps,2024-04-0")
+    report = store.ingest(d)
+    balanced(report)
+    assert report.table("customers").rows_read == 4
+    assert report.table("surveys").rows_read == 4
+    loaded = {r["survey_id"] for r in store.table("surveys").to_pyarrow().to_pylist()}
+    assert loaded == {"s1"}
+    reasons = {r["line"]: r for r in quarantine(store, "surveys")}
+    assert "outside the nps scale 0-10" in reasons[3]["reason"]
+    assert "'zz' is not in customers" in reasons[4]["reason"]
+    assert reasons[5]["rule"] == "structure"  # the truncated last line
+    cust = {r["line"]: r for r in quarantine(store, "customers")}
+    assert "'31/02/2024' is not a date/time" in cust[3]["reason"]
+    assert cust[3]["column_name"] == "joined_at"
+    # The duplicated key keeps the last occurrence and says so on the first.
+    assert "line 4 has the same key" in cust[2]["reason"]
+    joined = store.table("customers").to_pandas().set_index("customer_id")["joined_at"]
+    assert joined["c1"] == dt.datetime(2024, 2, 1)
+
+
+def test_identical_duplicates_load_once(tmp_path: Path, store: sawubona.Store) -> None:
+    d = write(tmp_path, "customers.csv", "customer_id,segment\nc1,a\nc1,a\nc2,b\n")
+    report = store.ingest(d)
+    balanced(report)
+    assert store.count("customers") == 2
+    (q,) = quarantine(store)
+    assert q["rule"] == "duplicate" and "exact duplicate of line 3" in q["reason"]
+
+
+def test_empty_file_is_a_clear_error(tmp_path: Path, store: sawubona.Store) -> None:
+    p = write(tmp_path, "customers.csv", "")
+    with pytest.raises(InputError, match=r"customers\.csv: the file is empty"):
+        store.ingest(p)
+    assert store.count("customers") == 0
+
+
+def test_header_only_file_loads_nothing(tmp_path: Path, store: sawubona.Store) -> None:
+    report = store.ingest(write(tmp_path, "customers.csv", "customer_id,segment\n"))
+    assert report.table("customers").rows_read == 0
+
+
+def test_missing_required_column_names_it_and_the_fix(tmp_path: Path,
+                                                      store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS)
+    write(d, "surveys.csv", "survey_id,customer_id,score\ns1,c1,9\n")
+    with pytest.raises(InputError) as err:
+        store.ingest(d)
+    msg = str(err.value)
+    assert "surveys.csv" in msg and "required column instrument missing" in msg
+    assert "mapping" in msg
+    # Nothing of the load was committed, not even the good customers file.
+    assert store.count("customers") == 0
+
+
+def test_wrong_encoding_is_read_as_cp1252_with_a_note(tmp_path: Path,
+                                                       store: sawubona.Store) -> None:
+    text = "customer_id,name\nc1,Zoë Ménard\nc2,José\n"
+    report = store.ingest(write(tmp_path, "customers.csv", text.encode("cp1252")))
+    balanced(report)
+    names = sorted(store.table("customers").to_pandas()["name"])
+    assert names == ["José", "Zoë Ménard"]
+    assert any("cp1252" in n for n in report.notes)
+
+
+def test_mixed_encoding_quarantines_the_bad_line(tmp_path: Path, store: sawubona.Store) -> None:
+    data = "customer_id,name\nc1,Zoë\n".encode() + "c2,José\n".encode("latin-1") + b"c3,Ann\n"
+    report = store.ingest(write(tmp_path, "customers.csv", data))
+    balanced(report)
+    assert store.count("customers") == 2
+    (q,) = quarantine(store)
+    assert q["line"] == 3 and q["rule"] == "encoding"
+    assert "declare its encoding" in q["reason"]
+
+
+def test_reference_to_unknown_customer_unless_orphans_allowed(tmp_path: Path,
+                                                             store: sawubona.Store) -> None:
+    p = write(tmp_path, "journeys.csv",
+              "journey_id,customer_id,kind,started_at\nj1,nobody,order,2024-01-01\n")
+    report = store.ingest(p)
+    assert report.table("journeys").rows_quarantined == 1
+    report = store.ingest(p, allow_orphans=True)
+    assert store.count("journeys") == 1
+
+
+def test_due_before_made_and_far_future_are_quarantined(tmp_path: Path,
+                                                        store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS)
+    write(d, "promises.csv", "promise_id,customer_id,kind,made_at,due_at\n"
+          "p1,c1,callback,2024-01-02,2024-01-01\n"
+          "p2,c1,callback,2999-01-01,2999-01-02\n"
+          "p3,c1,callback,2024-01-01,2024-01-03\n"
+          "p4,c1,callback,1850-01-01,2024-01-03\n")
+    store.ingest(d)
+    q = {r["line"]: r["reason"] for r in quarantine(store, "promises")}
+    assert q[2] == "due_at is before made_at"
+    assert "in the future" in q[3]
+    assert "before 1900" in q[5]
+    assert store.count("promises") == 1
+
+
+def test_negative_quantity_and_unknown_direction(tmp_path: Path, store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS)
+    write(d, "journeys.csv", "journey_id,customer_id,kind,started_at\nj1,c1,order,2024-01-01\n")
+    write(d, "journey_items.csv", "journey_id,item_id,quantity\nj1,a,-2\nj1,b,1\n")
+    write(d, "touchpoints.csv", "touchpoint_id,customer_id,at,channel,direction\n"
+          "t1,c1,2024-01-01,email,sideways\nt2,c1,2024-01-01,Email,Inbound\n")
+    report = store.ingest(d)
+    balanced(report)
+    q = {(r["table_name"], r["line"]): r["reason"] for r in quarantine(store)}
+    assert q[("journey_items", 2)] == "quantity -2.0 is below 0"
+    assert q[("touchpoints", 2)] == "direction 'sideways' is not one of inbound/outbound"
+    tp = store.table("touchpoints").to_pandas()
+    assert list(tp["channel"]) == ["email"] and list(tp["direction"]) == ["inbound"]
+
+
+# -- formats ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-05", dt.datetime(2024, 3, 5)),
+        ("2024-03-05T10:30:00+02:00", dt.datetime(2024, 3, 5, 8, 30)),
+        ("05/03/2024 14:05", dt.datetime(2024, 3, 5, 14, 5)),
+        ("1709632800", dt.datetime(2024, 3, 5, 10, 0)),
+        ("2024/03/05 10:00:00.000", dt.datetime(2024, 3, 5, 10, 0)),
+        ("Tue Mar 05 10:00:00 +0000 2024", dt.datetime(2024, 3, 5, 10, 0)),
+    ],
+)
+def test_date_formats(tmp_path: Path, store: sawubona.Store, text: str, expected) -> None:
+    store.ingest(write(tmp_path, "customers.csv", f"customer_id,joined_at\nc1,{text}\nc2,\n"))
+    got = store.table("customers").to_pandas().set_index("customer_id")["joined_at"]
+    assert got["c1"] == expected
+
+
+def test_month_first_dates_are_recognised_from_the_column(tmp_path: Path,
+                                                          store: sawubona.Store) -> None:
+    store.ingest(write(tmp_path, "customers.csv",
+                       "customer_id,joined_at\nc1,12/27/18\nc2,1/5/18\n"))
+    got = store.table("customers").to_pandas().set_index("customer_id")["joined_at"]
+    assert got["c1"] == dt.datetime(2018, 12, 27) and got["c2"] == dt.datetime(2018, 1, 5)
+
+
+def test_decimal_comma_semicolon_and_booleans(tmp_path: Path, store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", "customer_id\nc1\n")
+    write(d, "journeys.csv", "journey_id;customer_id;kind;started_at\nj1;c1;order;2024-01-01\n")
+    write(d, "journey_items.csv", "journey_id;item_id;quantity;unit_price;fulfilled\n"
+          "j1;a;1;1.234,50;VRAI\nj1;b;2;7,5;non\nj1;c;3;€ 2,00;yes\n")
+    report = store.ingest(d)
+    balanced(report)
+    items = store.table("journey_items").to_pandas().set_index("item_id")
+    assert items.loc["a", "unit_price"] == 1234.5 and items.loc["b", "unit_price"] == 7.5
+    assert items.loc["c", "unit_price"] == 2.0
+    assert list(items["fulfilled"]) == [True, False, True]
+    assert report.table("journey_items").readings["unit_price"] == "decimal comma"
+
+
+def test_quoted_newlines_bom_and_line_numbers(tmp_path: Path, store: sawubona.Store) -> None:
+    text = ('\ufeffcustomer_id,name\r\nc1,"Ann\r\nSmith"\r\n\r\nc2,"Bo ""B"" Li"\r\n'
+            'c3,x,extra\r\n')
+    report = store.ingest(write(tmp_path, "customers.csv", text))
+    balanced(report)
+    rows = store.table("customers").to_pandas().set_index("customer_id")
+    assert rows.loc["c1", "name"] == "Ann\r\nSmith"
+    assert rows.loc["c2", "name"] == 'Bo "B" Li'
+    assert rows.loc["c1", "_source"].endswith("customers.csv:2")
+    assert rows.loc["c2", "_source"].endswith("customers.csv:5")
+    (q,) = quarantine(store)
+    assert q["line"] == 6 and "3 fields but the header has 2" in q["reason"]
+
+
+def test_nan_inf_and_non_numbers(tmp_path: Path, store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS)
+    write(d, "journeys.csv", "journey_id,customer_id,kind,started_at,value\n"
+          "j1,c1,order,2024-01-01,NaN\nj2,c1,order,2024-01-01,inf\n"
+          "j3,c1,order,2024-01-01,12x\nj4,c1,order,2024-01-01,12.5\n")
+    store.ingest(d)
+    assert store.count("journeys") == 1
+    assert all(r["rule"] == "type" for r in quarantine(store, "journeys"))
+
+
+def test_parquet_and_jsonl(tmp_path: Path, store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    pq.write_table(pa.table({
+        "customer_id": ["c1", "c2"],
+        "joined_at": pa.array([dt.datetime(2024, 1, 1), None], pa.timestamp("us")),
+    }), d / "customers.parquet")
+    write(d, "surveys.jsonl",
+          '{"survey_id": "s1", "customer_id": "c1", "instrument": "csat", "score": 5}\n'
+          "not json\n"
+          '{"survey_id": "s2", "customer_id": "c2", "instrument": "csat", "score": 9}\n'
+          "[1, 2]\n")
+    report = store.ingest(d)
+    balanced(report)
+    assert store.count("customers") == 2 and store.count("surveys") == 1
+    q = {r["line"]: r["reason"] for r in quarantine(store, "surveys")}
+    assert "not JSON" in q[2] and "outside the csat scale" in q[3] and "not an object" in q[4]
+
+
+# -- transactions, idempotence, upserts ---------------------------------------------------
+
+
+def test_reingest_is_idempotent_and_logged(tmp_path: Path, store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS + "c4,notadate,x\n")
+    first = store.ingest(d)
+    before = store.counts()
+    second = store.ingest(d)
+    after = store.counts()
+    assert {k: v for k, v in before.items() if k != "ingest_log"} == {
+        k: v for k, v in after.items() if k != "ingest_log"}
+    assert first.table("customers").inserted == 3
+    assert second.table("customers").unchanged == 3 and second.table("customers").inserted == 0
+    assert store.count("quarantine") == 1
+    log = store.table("ingest_log").to_pandas()
+    assert list(log["rows_unchanged"]) == [0, 3]
+
+
+def test_newer_file_upserts_and_says_so(tmp_path: Path, store: sawubona.Store) -> None:
+    store.ingest(write(tmp_path / "a", "customers.csv", CUSTOMERS))
+    newer = "customer_id,joined_at,segment\nc1,2024-01-05,gold\nc4,2024-04-01,d\n"
+    report = store.ingest(write(tmp_path / "b", "customers.csv", newer))
+    t = report.table("customers")
+    assert (t.inserted, t.updated, t.unchanged) == (1, 1, 0)
+    seg = store.table("customers").to_pandas().set_index("customer_id")["segment"]
+    assert seg["c1"] == "gold" and len(seg) == 4
+
+
+def test_failed_load_leaves_store_as_it_was(tmp_path: Path, store: sawubona.Store,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    store.ingest(write(tmp_path / "a", "customers.csv", CUSTOMERS))
+    before = store.counts()
+    d = tmp_path / "b"
+    write(d, "customers.csv", "customer_id\nc9\n")
+    write(d, "journeys.csv", "journey_id,customer_id,kind,started_at\nj1,c9,order,2024-01-01\n")
+    real_upsert = sawubona.Store.upsert
+
+    def failing(self, name, data):  # type: ignore[no-untyped-def]
+        if name == "journeys":
+            raise OSError("disk full")
+        return real_upsert(self, name, data)
+
+    monkeypatch.setattr(sawubona.Store, "upsert", failing)
+    with pytest.raises(OSError, match="disk full"):
+        store.ingest(d)
+    assert store.counts() == before  # c9 was written first, and rolled back
+
+
+# -- mapping ----------------------------------------------------------------------------------
+
+
+def test_mapping_file_columns_constants_values_and_formats(tmp_path: Path,
+                                                           store: sawubona.Store) -> None:
+    d = tmp_path / "exports"
+    write(d, "clients.csv", "Client No;Since;Tier\n7;03/04/2024;Gold\n8;15/04/2024;Silver\n")
+    write(d, "orders.csv", "Order,Client No,Date,Status\nA1,7,2024-04-05 10:00,Delivered\n"
+          "A2,8,2024-04-06 11:00,Cancelled\n")
+    m = write(tmp_path, "mapping.toml", """
+[defaults]
+delimiter = ";"
+
+[tables.customers]
+files = ["exports/clients.csv"]
+columns = { customer_id = "Client No", joined_at = "Since", segment = "Tier" }
+formats = { joined_at = "%d/%m/%Y" }
+
+[tables.journeys]
+files = ["exports/orders*.csv"]
+delimiter = ","
+constants = { kind = "order" }
+values.outcome = { Delivered = "achieved", Cancelled = "failed" }
+
+[tables.journeys.columns]
+journey_id = "Order"
+customer_id = "Client No"
+started_at = "Date"
+outcome = "Status"
+""")
+    report = store.ingest([], mapping=m)
+    balanced(report)
+    j = store.table("journeys").to_pandas().set_index("journey_id")
+    assert j.loc["A1", "outcome"] == "achieved" and j.loc["A2", "outcome"] == "failed"
+    assert set(j["kind"]) == {"order"}
+    c = store.table("customers").to_pandas().set_index("customer_id")
+    assert c.loc["7", "joined_at"] == dt.datetime(2024, 4, 3)
+
+
+def test_mapping_errors_name_the_fix(tmp_path: Path, store: sawubona.Store) -> None:
+    m = write(tmp_path, "m.toml", '[tables.clients]\nfiles = ["x.csv"]\n')
+    with pytest.raises(MappingError, match="clients is not a canonical table; use one of"):
+        store.ingest([], mapping=m)
+    m = write(tmp_path, "m.toml", '[tables.customers]\nfiles = ["nothere*.csv"]\n')
+    with pytest.raises(MappingError, match="no file matches 'nothere\\*.csv'"):
+        store.ingest([], mapping=m)
+    m = write(tmp_path, "m.toml", "[tables.customers\n")
+    with pytest.raises(MappingError, match="not valid TOML"):
+        store.ingest([], mapping=m)
+
+
+def test_template_names_every_canonical_column() -> None:
+    from sawubona import schema
+    from sawubona.ingest import template
+
+    text = template()
+    for t, c in schema.iter_columns():
+        assert f"[tables.{t.name}]" in text
+        assert f"# {c.name} = " in text
+
+
+def test_unnamed_folder_is_a_clear_error(tmp_path: Path, store: sawubona.Store) -> None:
+    write(tmp_path / "in", "export1.csv", "a,b\n1,2\n")
+    with pytest.raises(InputError, match="named after a canonical table"):
+        store.ingest(tmp_path / "in")
+
+
+def test_column_spellings_are_recognised(tmp_path: Path, store: sawubona.Store) -> None:
+    d = tmp_path / "in"
+    write(d, "customers.csv", "Customer ID,Joined At,SEGMENT\nc1,2024-01-01,a\n")
+    write(d, "journeys.csv", "journeyId,CustomerID,Kind,started-at\nj1,c1,Order,2024-01-02\n")
+    report = store.ingest(d)
+    balanced(report)
+    assert store.count("journeys") == 1
+    assert store.table("journeys").to_pandas()["kind"].tolist() == ["order"]
