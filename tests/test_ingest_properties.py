@@ -1,4 +1,4 @@
-"""Property: whatever the rows, rows read = rows loaded + rows quarantined, and no valid row is lost."""
+"""Property: rows read = rows loaded + rows quarantined, whatever the rows; no valid row lost."""
 
 from __future__ import annotations
 

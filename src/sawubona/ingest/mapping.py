@@ -146,7 +146,7 @@ def load_mapping(path: Path) -> list[TableMapping]:
             raise MappingError(f"{where}: no files = [...]; name the file(s) for this table")
         files: list[Path] = []
         for pat in patterns:
-            full = str((path.parent / pat)) if not Path(pat).is_absolute() else pat
+            full = str(path.parent / pat) if not Path(pat).is_absolute() else pat
             hits = sorted(Path(h) for h in glob.glob(full))
             if not hits:
                 raise MappingError(f"{where}: no file matches {pat!r}; check the path")
@@ -174,7 +174,7 @@ def load_mapping(path: Path) -> list[TableMapping]:
 
 def _str_dict(obj: Any, where: str) -> dict[str, str]:
     if not isinstance(obj, dict):
-        raise MappingError(f"{where}: expected a table like {{ name = \"value\" }}")
+        raise MappingError(f'{where}: expected a table like {{ name = "value" }}')
     return {str(k): str(v) for k, v in obj.items()}
 
 
@@ -183,7 +183,7 @@ def _options(spec: dict[str, Any], where: str) -> dict[str, str]:
     if "date_format" in opts:
         check_format(opts["date_format"], where)
     if opts.get("decimal") not in (None, ".", ","):
-        raise MappingError(f"{where}: decimal must be \".\" or \",\"")
+        raise MappingError(f'{where}: decimal must be "." or ","')
     return opts
 
 
@@ -268,10 +268,14 @@ def template() -> str:
         "",
     ]
     for t in schema.TABLES:
-        out += [f"# {t.name}: one row is {t.row}.", f"[tables.{t.name}]",
-                f'files = ["{t.name}.csv"]', "[tables." + t.name + ".columns]"]
+        out += [
+            f"# {t.name}: one row is {t.row}.",
+            f"[tables.{t.name}]",
+            f'files = ["{t.name}.csv"]',
+            "[tables." + t.name + ".columns]",
+        ]
         for c in t.columns:
             req = "required" if c.required else "optional"
             out.append(f'# {c.name} = "Your column"   # {c.type}, {req}: {c.description}')
-        out += [f"# [tables.{t.name}.constants]  e.g. kind = \"order\"", ""]
+        out += [f'# [tables.{t.name}.constants]  e.g. kind = "order"', ""]
     return "\n".join(out)

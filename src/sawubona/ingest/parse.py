@@ -58,8 +58,14 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1", "vrai", "oui", "ja", "si", "sí", "s
 FALSE_WORDS = ("false", "f", "no", "n", "0", "faux", "non", "nein", "não", "nao", "off")
 
 _TEXT_TYPES = ("VARCHAR",)
-_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS",
-               "TIMESTAMP_S")
+_TIME_TYPES = (
+    "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE",
+    "DATE",
+    "TIMESTAMP_NS",
+    "TIMESTAMP_MS",
+    "TIMESTAMP_S",
+)
 
 
 def q(name: str) -> str:
@@ -169,7 +175,7 @@ def choose_decimal(con: duckdb.DuckDBPyConnection, view: str, column: str) -> st
             FROM (SELECT trim({q(column)}) AS v FROM {q(view)}
                   WHERE NULLIF(trim({q(column)}), '') IS NOT NULL LIMIT 200000)"""
     ).fetchall()[0]
-    comma, dot = (row or (0, 0))
+    comma, dot = row or (0, 0)
     return "," if comma and not dot else "."
 
 
@@ -224,7 +230,9 @@ def column_expr(
     if text:
         raw = _clean(src)
     elif dt in ("DOUBLE", "FLOAT", "REAL"):
-        raw = f"CASE WHEN isfinite({src}) THEN CAST({src} AS VARCHAR) ELSE CAST({src} AS VARCHAR) END"
+        raw = (
+            f"CASE WHEN isfinite({src}) THEN CAST({src} AS VARCHAR) ELSE CAST({src} AS VARCHAR) END"
+        )
     else:
         raw = f"CAST({src} AS VARCHAR)"
 
@@ -249,7 +257,8 @@ def column_expr(
         if dt in _TIME_TYPES:
             if timezone != "UTC":
                 return Parsed(
-                    raw, f"timezone('UTC', timezone({lit(timezone)}, CAST({src} AS TIMESTAMP)))",
+                    raw,
+                    f"timezone('UTC', timezone({lit(timezone)}, CAST({src} AS TIMESTAMP)))",
                     f"timestamps in {timezone}",
                 )
             return Parsed(raw, f"CAST({src} AS TIMESTAMP)", "timestamps")

@@ -20,6 +20,7 @@ Invariant, per table: rows read = rows loaded + rows quarantined.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,17 +85,23 @@ def plan_sources(
             if progress:
                 progress(f"reading {f.name}", None)
             staged = read_file(
-                f, staging,
+                f,
+                staging,
                 fmt=tm.options.get("format"),
                 encoding=tm.options.get("encoding"),
                 delimiter=tm.options.get("delimiter"),
             )
             notes += [f"{f.name}: {n}" for n in staged.notes]
             view = map_file(staging, staged, tm)
-            sources.append(Source(
-                tm.table, view, [staged], tm.column_options(),
-                [(staged, r) for r in staged.rejects],
-            ))
+            sources.append(
+                Source(
+                    tm.table,
+                    view,
+                    [staged],
+                    tm.column_options(),
+                    [(staged, r) for r in staged.rejects],
+                )
+            )
     return sources, notes
 
 
@@ -117,12 +124,18 @@ def ingest(
     started = _utcnow()
     try:
         sources, notes = plan_sources(
-            staging, path_list, adapter=adapter,
-            mapping=Path(mapping) if mapping else None, progress=progress,
+            staging,
+            path_list,
+            adapter=adapter,
+            mapping=Path(mapping) if mapping else None,
+            progress=progress,
         )
         report = IngestReport(
-            load_id, str(store.path), adapter or (str(mapping) if mapping else "files"),
-            committed=False, notes=notes,
+            load_id,
+            str(store.path),
+            adapter or (str(mapping) if mapping else "files"),
+            committed=False,
+            notes=notes,
         )
         by_table: dict[str, list[Source]] = {}
         for s in sources:
@@ -147,8 +160,13 @@ def ingest(
             )
             options = {k: v for s in group for k, v in s.options.items()}
             validated[name] = validate(
-                staging, union, t, options=options, known=known,
-                allow_orphans=allow_orphans, now=started,
+                staging,
+                union,
+                t,
+                options=options,
+                known=known,
+                allow_orphans=allow_orphans,
+                now=started,
             )
         if check_only:
             for name, v in validated.items():
@@ -158,9 +176,7 @@ def ingest(
             for name, v in validated.items():
                 if progress:
                     progress(f"loading {name}", None)
-                report.tables.append(
-                    _write(store, staging, v, by_table[name], load_id, started)
-                )
+                report.tables.append(_write(store, staging, v, by_table[name], load_id, started))
         report.committed = True
         return report
     finally:
@@ -190,31 +206,40 @@ def _reject_rows(
     pre = [(f, r) for s in sources for (f, r) in s.rejects]
     files = rows.column("_file").to_pylist() + [str(f.path) for f, _ in pre]
     n = len(files)
-    return pa.table({
-        "load_id": [load_id] * n,
-        "table_name": [v.table] * n,
-        "file": files,
-        "file_sha256": [shas.get(f, "") for f in files],
-        "line": rows.column("_line").to_pylist() + [r.line for _, r in pre],
-        "column_name": rows.column("column_name").to_pylist() + [None] * len(pre),
-        "rule": rows.column("rule").to_pylist() + [r.rule for _, r in pre],
-        "reason": rows.column("reason").to_pylist() + [r.reason for _, r in pre],
-        "raw": rows.column("raw").to_pylist() + [r.raw for _, r in pre],
-        "quarantined_at": pa.array([at] * n, pa.timestamp("us")),
-    })
+    return pa.table(
+        {
+            "load_id": [load_id] * n,
+            "table_name": [v.table] * n,
+            "file": files,
+            "file_sha256": [shas.get(f, "") for f in files],
+            "line": rows.column("_line").to_pylist() + [r.line for _, r in pre],
+            "column_name": rows.column("column_name").to_pylist() + [None] * len(pre),
+            "rule": rows.column("rule").to_pylist() + [r.rule for _, r in pre],
+            "reason": rows.column("reason").to_pylist() + [r.reason for _, r in pre],
+            "raw": rows.column("raw").to_pylist() + [r.raw for _, r in pre],
+            "quarantined_at": pa.array([at] * n, pa.timestamp("us")),
+        }
+    )
 
 
 def _reasons(quarantine: pa.Table) -> list[ReasonCount]:
-    groups: dict[tuple[str, str | None], list[int]] = {}
+    groups: dict[tuple[str, str | None, str], list[int]] = {}
     rules = quarantine.column("rule").to_pylist()
     cols = quarantine.column("column_name").to_pylist()
-    for i, key in enumerate(zip(rules, cols, strict=True)):
-        groups.setdefault(key, []).append(i)
-    out = []
     reasons = quarantine.column("reason").to_pylist()
+    for i, (rule, col, reason) in enumerate(zip(rules, cols, reasons, strict=True)):
+        # Checks word their reasons alike per (rule, column); an adapter's own reasons and
+        # structural ones differ in kind, so those group by the words before any detail.
+        kind = (
+            re.split(r"[:(']", reason or "", maxsplit=1)[0]
+            if col is None or rule == "adapter"
+            else ""
+        )
+        groups.setdefault((rule, col, kind), []).append(i)
+    out = []
     files = quarantine.column("file").to_pylist()
     lines = quarantine.column("line").to_pylist()
-    for (rule, col), idx in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+    for (rule, col, _), idx in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         i = min(idx, key=lambda j: (files[j], lines[j] or 0))
         out.append(ReasonCount(rule, col, len(idx), reasons[i], files[i], lines[i] or 0))
     return out
@@ -251,7 +276,9 @@ def _write(
     reader = staging.con.sql(f"SELECT * FROM {q(v.valid)}").to_arrow_reader(200_000)
     counts = store.upsert(v.table, reader)
     report.inserted, report.updated, report.unchanged = (
-        counts.inserted, counts.updated, counts.unchanged,
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
     )
     # Re-ingesting a file replaces its quarantine rows instead of adding copies.
     shas = sorted({f.sha256 for s in sources for f in s.files})
@@ -261,15 +288,24 @@ def _write(
     log = []
     for s in sources:
         for f in s.files:
-            log.append({
-                "load_id": load_id, "file": str(f.path), "file_sha256": f.sha256,
-                "source": f.format, "table_name": v.table,
-                "started_at": started, "finished_at": finished,
-            })
+            log.append(
+                {
+                    "load_id": load_id,
+                    "file": str(f.path),
+                    "file_sha256": f.sha256,
+                    "source": f.format,
+                    "table_name": v.table,
+                    "started_at": started,
+                    "finished_at": finished,
+                }
+            )
     totals = {
-        "rows_read": report.rows_read, "rows_loaded": report.rows_loaded,
-        "rows_quarantined": report.rows_quarantined, "rows_inserted": counts.inserted,
-        "rows_updated": counts.updated, "rows_unchanged": counts.unchanged,
+        "rows_read": report.rows_read,
+        "rows_loaded": report.rows_loaded,
+        "rows_quarantined": report.rows_quarantined,
+        "rows_inserted": counts.inserted,
+        "rows_updated": counts.updated,
+        "rows_unchanged": counts.unchanged,
     }
     # One log row per file; the table totals go on the first (files of one load share them).
     for i, row in enumerate(log):

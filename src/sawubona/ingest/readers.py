@@ -167,8 +167,10 @@ def sniff_encoding(path: Path, declared: str | None = None) -> tuple[str, bool, 
         return "utf-8", True, "not all of it is valid UTF-8; rows with other bytes are quarantined"
     for enc in ("cp1252", "latin-1"):
         if _decodes(path, enc):
-            return enc, False, (
-                f"read as {enc} because it is not UTF-8; declare encoding in a mapping if wrong"
+            return (
+                enc,
+                False,
+                (f"read as {enc} because it is not UTF-8; declare encoding in a mapping if wrong"),
             )
     return "latin-1", False, None  # pragma: no cover (latin-1 decodes every byte)
 
@@ -254,7 +256,9 @@ def read_csv(
                     "the file has no header line; add one naming the columns", file=str(path)
                 ) from None
             except csv.Error as exc:
-                raise InputError(f"cannot read the header ({exc})", file=str(path), line=1) from None
+                raise InputError(
+                    f"cannot read the header ({exc})", file=str(path), line=1
+                ) from None
             if any(cell.strip() for cell in row):
                 header = row
         names = unique_names(header)
@@ -292,8 +296,14 @@ def read_csv(
                 break
             except csv.Error as exc:
                 read += 1
-                rejects.append(Reject(prev + 1, "structure", f"the record cannot be read as CSV "
-                                      f"({exc}); check its quoting", ""))
+                rejects.append(
+                    Reject(
+                        prev + 1,
+                        "structure",
+                        f"the record cannot be read as CSV ({exc}); check its quoting",
+                        "",
+                    )
+                )
                 prev = reader.line_num
                 continue
             start, prev = prev + 1, reader.line_num
@@ -301,20 +311,26 @@ def read_csv(
                 continue  # a blank line is not a record
             read += 1
             if len(row) != width:
-                rejects.append(Reject(
-                    start, "structure",
-                    f"the line has {len(row)} fields but the header has {width}; "
-                    "check the delimiter and quoting",
-                    delim.join(row),
-                ))
+                rejects.append(
+                    Reject(
+                        start,
+                        "structure",
+                        f"the line has {len(row)} fields but the header has {width}; "
+                        "check the delimiter and quoting",
+                        delim.join(row),
+                    )
+                )
                 continue
             if check_rows and _has_surrogates(row):
-                rejects.append(Reject(
-                    start, "encoding",
-                    f"the line has bytes that are not {enc}; re-save the file as UTF-8 or "
-                    "declare its encoding",
-                    delim.join(row),
-                ))
+                rejects.append(
+                    Reject(
+                        start,
+                        "encoding",
+                        f"the line has bytes that are not {enc}; re-save the file as UTF-8 or "
+                        "declare its encoding",
+                        delim.join(row),
+                    )
+                )
                 continue
             if newline == "\n":
                 row = [cell.replace(_CR_MARK, "\r") for cell in row]
@@ -351,7 +367,7 @@ def _protect_cr(text: str) -> str:
     body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
     if "\r" not in body:
         return text
-    return body.replace("\r", _CR_MARK) + text[len(body):]
+    return body.replace("\r", _CR_MARK) + text[len(body) :]
 
 
 def _fill_raw(path: Path, encoding: str, rejects: list[Reject]) -> None:
@@ -409,18 +425,23 @@ def read_jsonl(path: Path, staging: Staging) -> StagedFile:
     for n, text in _jsonl_records(path):
         read += 1
         if re.search("[\udc80-\udcff]", text):
-            rejects.append(Reject(n, "encoding", "the line is not valid UTF-8; re-save as UTF-8",
-                                  text.rstrip()))
+            rejects.append(
+                Reject(
+                    n, "encoding", "the line is not valid UTF-8; re-save as UTF-8", text.rstrip()
+                )
+            )
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            rejects.append(Reject(n, "structure", f"the line is not JSON ({exc.msg})",
-                                  text.rstrip()[:10_000]))
+            rejects.append(
+                Reject(n, "structure", f"the line is not JSON ({exc.msg})", text.rstrip()[:10_000])
+            )
             continue
         if not isinstance(obj, dict):
-            rejects.append(Reject(n, "structure", "the line is JSON but not an object",
-                                  text.rstrip()[:10_000]))
+            rejects.append(
+                Reject(n, "structure", "the line is JSON but not an object", text.rstrip()[:10_000])
+            )
             continue
         for k in obj:
             keys.setdefault(str(k))
@@ -441,8 +462,12 @@ def read_jsonl(path: Path, staging: Staging) -> StagedFile:
 
     data = {new: [cell(obj.get(orig)) for _, obj in records] for new, orig in names.items()}
     data["_file"] = [str(path)] * len(records)
-    table = pa.table({**{k: pa.array(v, pa.string()) for k, v in data.items() if k != "_line"},
-                      "_line": pa.array([n for n, _ in records], pa.int64())})
+    table = pa.table(
+        {
+            **{k: pa.array(v, pa.string()) for k, v in data.items() if k != "_line"},
+            "_line": pa.array([n for n, _ in records], pa.int64()),
+        }
+    )
     staging.con.register("_chunk", table)
     staging.con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _chunk')
     staging.con.unregister("_chunk")

@@ -85,8 +85,14 @@ def validate(
             continue
         opt = options.get(c.name, ColumnOptions())
         p = column_expr(
-            con, view, c.name, present[c.name], c.type,
-            date_format=opt.date_format, decimal=opt.decimal, timezone=opt.timezone,
+            con,
+            view,
+            c.name,
+            present[c.name],
+            c.type,
+            date_format=opt.date_format,
+            decimal=opt.decimal,
+            timezone=opt.timezone,
             lower=c.lower,
         )
         parsed[c.name] = p
@@ -104,7 +110,7 @@ def validate(
     if has_raw:
         select.append('"_raw"')
     for c in table.columns:
-        select.append(f'{parsed[c.name].raw} AS {q("r__" + c.name)}')
+        select.append(f"{parsed[c.name].raw} AS {q('r__' + c.name)}")
         select.append(f"{parsed[c.name].value} AS {q(c.name)}")
     con.execute(f"CREATE TEMP TABLE {q(typed)} AS SELECT {', '.join(select)} FROM {q(view)}")
     rows_in = staging.count(typed)
@@ -145,13 +151,9 @@ def validate(
             if ref_table not in known:
                 continue
             alias = f"k{i}"
-            ref_joins.append(
-                f"LEFT JOIN {q(known[ref_table])} {alias} ON c.{q(col)} = {alias}.k"
-            )
+            ref_joins.append(f"LEFT JOIN {q(known[ref_table])} {alias} ON c.{q(col)} = {alias}.k")
             ref_conds.append((col, ref_table, f"c.{q(col)} IS NOT NULL AND {alias}.k IS NULL"))
-    ref_case = " ".join(
-        f"WHEN {cond} THEN {j}" for j, (_, _, cond) in enumerate(ref_conds)
-    )
+    ref_case = " ".join(f"WHEN {cond} THEN {j}" for j, (_, _, cond) in enumerate(ref_conds))
     ref_err = f"CASE {ref_case} END" if ref_conds else "CAST(NULL AS INTEGER)"
     final = staging.fresh(f"{table.name}_final")
     con.execute(
@@ -159,7 +161,7 @@ def validate(
             SELECT c.*, d._n, d._identical, d._rank_last, d._winner_line, d._first_line,
                    {ref_err} AS _ref_err
             FROM {q(checked)} c LEFT JOIN {q(dedup)} d USING (_rid)
-            {' '.join(ref_joins)}"""
+            {" ".join(ref_joins)}"""
     )
 
     # -- split -----------------------------------------------------------------------
@@ -173,9 +175,7 @@ def validate(
                    {now_sql} AS _ingested_at
             FROM {q(final)} WHERE {ok} ORDER BY _rid"""
     )
-    reason_case = " ".join(
-        f"WHEN {i} THEN {reason}" for i, (_, _, _, reason) in enumerate(checks)
-    )
+    reason_case = " ".join(f"WHEN {i} THEN {reason}" for i, (_, _, _, reason) in enumerate(checks))
     rule_case = " ".join(f"WHEN {i} THEN {lit(rule)}" for i, (_, rule, _, _) in enumerate(checks))
     col_case = " ".join(
         f"WHEN {i} THEN {lit(col) if col else 'NULL'}" for i, (_, _, col, _) in enumerate(checks)
@@ -186,13 +186,18 @@ def validate(
         for j, (col, ref, _) in enumerate(ref_conds)
     )
     ref_col = " ".join(f"WHEN {j} THEN {lit(col)}" for j, (col, _, _) in enumerate(ref_conds))
-    raw = '"_raw"' if has_raw else (
-        "CAST(to_json(struct_pack("
-        + ", ".join(f"{q(c)} := {q('r__' + c)}" for c in table.column_names)
-        + ")) AS VARCHAR)"
+    raw = (
+        '"_raw"'
+        if has_raw
+        else (
+            "CAST(to_json(struct_pack("
+            + ", ".join(f"{q(c)} := {q('r__' + c)}" for c in table.column_names)
+            + ")) AS VARCHAR)"
+        )
     )
     dup_reason = (
-        f"CASE WHEN _identical THEN {lit('exact duplicate of line ')} || CAST(_winner_line AS VARCHAR) "
+        f"CASE WHEN _identical THEN {lit('exact duplicate of line ')} || "
+        f"CAST(_winner_line AS VARCHAR) "
         f"|| {lit(' (one copy is loaded)')} ELSE {lit(f'duplicate {key_names} ')} || "
         f"{_show(key_text)} || {lit('; line ')} || CAST(_winner_line AS VARCHAR) || "
         f"{lit(' has the same key and is loaded instead (the last occurrence wins)')} END"
@@ -203,12 +208,12 @@ def validate(
             SELECT _file, _line,
               CASE WHEN _err IS NOT NULL THEN CASE _err {col_case} END
                    WHEN _n > 1 THEN {lit(key_names)}
-                   ELSE CASE _ref_err {ref_col or 'WHEN -1 THEN NULL'} END END AS column_name,
+                   ELSE CASE _ref_err {ref_col or "WHEN -1 THEN NULL"} END END AS column_name,
               CASE WHEN _err IS NOT NULL THEN CASE _err {rule_case} END
                    WHEN _n > 1 THEN 'duplicate' ELSE 'reference' END AS rule,
               CASE WHEN _err IS NOT NULL THEN CASE _err {reason_case} END
                    WHEN _n > 1 THEN {dup_reason}
-                   ELSE CASE _ref_err {ref_reason or 'WHEN -1 THEN NULL'} END END AS reason,
+                   ELSE CASE _ref_err {ref_reason or "WHEN -1 THEN NULL"} END END AS reason,
               {raw} AS raw
             FROM {q(final)} c WHERE NOT ({ok}) ORDER BY _rid"""
     )
@@ -216,8 +221,13 @@ def validate(
 
 
 def _null(logical: str) -> str:
-    sql = {"timestamp": "TIMESTAMP", "money": "DOUBLE", "float": "DOUBLE", "int": "BIGINT",
-           "bool": "BOOLEAN"}.get(logical, "VARCHAR")
+    sql = {
+        "timestamp": "TIMESTAMP",
+        "money": "DOUBLE",
+        "float": "DOUBLE",
+        "int": "BIGINT",
+        "bool": "BOOLEAN",
+    }.get(logical, "VARCHAR")
     return f"CAST(NULL AS {sql})"
 
 
@@ -228,10 +238,14 @@ def _row_checks(table: schema.Table, now: dt.datetime) -> list[tuple[str, str, s
     ]
     for c in table.columns:
         if c.required:
-            checks.append((
-                f"{q(c.name)} IS NULL AND {q('r__' + c.name)} IS NULL", "required", c.name,
-                lit(f"required {c.name} is empty; fill it in or map another column to it"),
-            ))
+            checks.append(
+                (
+                    f"{q(c.name)} IS NULL AND {q('r__' + c.name)} IS NULL",
+                    "required",
+                    c.name,
+                    lit(f"required {c.name} is empty; fill it in or map another column to it"),
+                )
+            )
     for c in table.columns:
         word = TYPE_WORDS[c.type]
         hint = {
@@ -239,53 +253,90 @@ def _row_checks(table: schema.Table, now: dt.datetime) -> list[tuple[str, str, s
             "money": "; use digits with one decimal mark",
             "float": "; use digits with one decimal mark",
         }.get(c.type, "")
-        checks.append((
-            f"{q('r__' + c.name)} IS NOT NULL AND {q(c.name)} IS NULL", "type", c.name,
-            f"{lit(c.name + ' ')} || {_show(q('r__' + c.name))} || {lit(f' is not {word}{hint}')}",
-        ))
+        checks.append(
+            (
+                f"{q('r__' + c.name)} IS NOT NULL AND {q(c.name)} IS NULL",
+                "type",
+                c.name,
+                f"{lit(c.name + ' ')} || {_show(q('r__' + c.name))} || "
+                f"{lit(f' is not {word}{hint}')}",
+            )
+        )
     for c in table.columns:
         if c.allowed:
             allowed = ", ".join(lit(a) for a in c.allowed)
-            checks.append((
-                f"{q(c.name)} IS NOT NULL AND {q(c.name)} NOT IN ({allowed})", "allowed", c.name,
-                f"{lit(c.name + ' ')} || {_show(q(c.name))} || "
-                f"{lit(' is not one of ' + '/'.join(c.allowed))}",
-            ))
+            checks.append(
+                (
+                    f"{q(c.name)} IS NOT NULL AND {q(c.name)} NOT IN ({allowed})",
+                    "allowed",
+                    c.name,
+                    f"{lit(c.name + ' ')} || {_show(q(c.name))} || "
+                    f"{lit(' is not one of ' + '/'.join(c.allowed))}",
+                )
+            )
         if c.minimum is not None:
-            checks.append((
-                f"{q(c.name)} < {c.minimum}", "range", c.name,
-                f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
-                f"{lit(f' is below {c.minimum:g}')}",
-            ))
+            checks.append(
+                (
+                    f"{q(c.name)} < {c.minimum}",
+                    "range",
+                    c.name,
+                    f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
+                    f"{lit(f' is below {c.minimum:g}')}",
+                )
+            )
         if c.maximum is not None:
-            checks.append((
-                f"{q(c.name)} > {c.maximum}", "range", c.name,
-                f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
-                f"{lit(f' is above {c.maximum:g}')}",
-            ))
+            checks.append(
+                (
+                    f"{q(c.name)} > {c.maximum}",
+                    "range",
+                    c.name,
+                    f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
+                    f"{lit(f' is above {c.maximum:g}')}",
+                )
+            )
         if c.type == "timestamp":
             horizon = now + (dt.timedelta(days=36525) if c.future_ok else dt.timedelta(days=1))
             limit = f"TIMESTAMP '{horizon.strftime('%Y-%m-%d %H:%M:%S')}'"
-            checks.append((
-                f"{q(c.name)} < TIMESTAMP '1900-01-01'", "range", c.name,
-                f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
-                f"{lit(' is before 1900, which cannot be right; fix the value')}",
-            ))
-            checks.append((
-                f"{q(c.name)} > {limit}", "range", c.name,
-                f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
-                + lit(" is in the far future; fix the value or leave it empty"
-                      if c.future_ok else " is in the future; fix the value or the clock"),
-            ))
+            checks.append(
+                (
+                    f"{q(c.name)} < TIMESTAMP '1900-01-01'",
+                    "range",
+                    c.name,
+                    f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
+                    f"{lit(' is before 1900, which cannot be right; fix the value')}",
+                )
+            )
+            checks.append(
+                (
+                    f"{q(c.name)} > {limit}",
+                    "range",
+                    c.name,
+                    f"{lit(c.name + ' ')} || CAST({q(c.name)} AS VARCHAR) || "
+                    + lit(
+                        " is in the far future; fix the value or leave it empty"
+                        if c.future_ok
+                        else " is in the future; fix the value or the clock"
+                    ),
+                )
+            )
     if table.name == "surveys":
         for inst, (lo, hi) in schema.SURVEY_SCALES.items():
-            checks.append((
-                f"instrument = {lit(inst)} AND (score < {lo} OR score > {hi})", "range", "score",
-                f"{lit('score ')} || CAST(score AS VARCHAR) || "
-                f"{lit(f' is outside the {inst} scale {lo}-{hi}')}",
-            ))
+            checks.append(
+                (
+                    f"instrument = {lit(inst)} AND (score < {lo} OR score > {hi})",
+                    "range",
+                    "score",
+                    f"{lit('score ')} || CAST(score AS VARCHAR) || "
+                    f"{lit(f' is outside the {inst} scale {lo}-{hi}')}",
+                )
+            )
     for r in table.rules:
-        checks.append((
-            f"{q(r.left)} < {q(r.right)}", "order", r.left, lit(r.reason),
-        ))
+        checks.append(
+            (
+                f"{q(r.left)} < {q(r.right)}",
+                "order",
+                r.left,
+                lit(r.reason),
+            )
+        )
     return checks

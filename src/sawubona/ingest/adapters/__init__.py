@@ -54,7 +54,7 @@ def get_adapter(name: str) -> Adapter:
     return adapter
 
 
-def find_file(folder: Path, adapter: str, *patterns: str, required: bool = True) -> Path | None:
+def find_optional(folder: Path, adapter: str, *patterns: str) -> Path | None:
     """The first file in ``folder`` whose name matches one of ``patterns`` (case-insensitive)."""
     if folder.is_file():
         candidates = [folder]
@@ -66,13 +66,19 @@ def find_file(folder: Path, adapter: str, *patterns: str, required: bool = True)
         for p in candidates:
             if fnmatch.fnmatch(p.name.lower(), pat.lower()):
                 return p
-    if required:
+    return None
+
+
+def find_file(folder: Path, adapter: str, *patterns: str) -> Path:
+    """Like :func:`find_optional`, but a clear error names the file the adapter needs."""
+    found = find_optional(folder, adapter, *patterns)
+    if found is None:
         raise InputError(
             f"the {adapter} adapter needs a file named like {patterns[0]} in this folder; "
             "give the folder that holds it",
             file=str(folder),
         )
-    return None
+    return found
 
 
 def stage(staging: Staging, path: Path, **options: str | None) -> StagedFile:

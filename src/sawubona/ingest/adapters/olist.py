@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sawubona.ingest.adapters import derive, find_file, stage, t
+from sawubona.ingest.adapters import derive, find_file, find_optional, stage, t
 from sawubona.ingest.pipeline import Source
 from sawubona.ingest.readers import Staging
 
@@ -49,12 +49,14 @@ class Olist:
 
     def read(self, folder: Path, staging: Staging) -> list[Source]:
         f = {
-            "customers": stage(staging, find_file(folder, self.name, "*customers*.csv")),  # type: ignore[arg-type]
-            "orders": stage(staging, find_file(folder, self.name, "*orders_dataset*.csv", "*orders*.csv")),  # type: ignore[arg-type]
-            "items": stage(staging, find_file(folder, self.name, "*order_items*.csv")),  # type: ignore[arg-type]
-            "reviews": stage(staging, find_file(folder, self.name, "*reviews*.csv")),  # type: ignore[arg-type]
+            "customers": stage(staging, find_file(folder, self.name, "*customers*.csv")),
+            "orders": stage(
+                staging, find_file(folder, self.name, "*orders_dataset*.csv", "*orders*.csv")
+            ),
+            "items": stage(staging, find_file(folder, self.name, "*order_items*.csv")),
+            "reviews": stage(staging, find_file(folder, self.name, "*reviews*.csv")),
         }
-        pay = find_file(folder, self.name, "*payments*.csv", required=False)
+        pay = find_optional(folder, self.name, "*payments*.csv")
         payments = stage(staging, pay) if pay else None
         c, o, i, r = t(f["customers"]), t(f["orders"]), t(f["items"]), t(f["reviews"])
         person = f"(SELECT customer_id, customer_unique_id FROM {c})"
@@ -75,13 +77,22 @@ class Olist:
             f"FROM {o} o JOIN {person} p USING (customer_id) GROUP BY 1)"
         )
         sources = [
-            derive(staging, "customers", f"""
+            derive(
+                staging,
+                "customers",
+                f"""
                 SELECT c.customer_unique_id AS customer_id, fo.first_at AS joined_at,
                        arg_min(c.customer_state, c._line) AS segment,
                        min(c._file) AS _file, min(c._line) AS _line
                 FROM {c} c LEFT JOIN {first_order} fo USING (customer_unique_id)
-                GROUP BY c.customer_unique_id, fo.first_at""", [f["customers"]], [f["orders"]]),
-            derive(staging, "journeys", f"""
+                GROUP BY c.customer_unique_id, fo.first_at""",
+                [f["customers"]],
+                [f["orders"]],
+            ),
+            derive(
+                staging,
+                "journeys",
+                f"""
                 SELECT o.order_id AS journey_id, p.customer_unique_id AS customer_id,
                        'order' AS kind, o.order_purchase_timestamp AS started_at,
                        o.order_delivered_customer_date AS ended_at,
@@ -96,16 +107,27 @@ class Olist:
                 FROM {o} o LEFT JOIN {person} p USING (customer_id)
                 LEFT JOIN {pay_sum} ps USING (order_id)
                 LEFT JOIN {item_sum} its USING (order_id)""",
-                [f["orders"]], [f["customers"], *([payments] if payments else []), f["items"]]),
-            derive(staging, "journey_items", f"""
+                [f["orders"]],
+                [f["customers"], *([payments] if payments else []), f["items"]],
+            ),
+            derive(
+                staging,
+                "journey_items",
+                f"""
                 SELECT i.order_id AS journey_id, i.product_id AS item_id,
                        count(*) AS quantity, avg(TRY_CAST(i.price AS DOUBLE)) AS unit_price,
                        CASE any_value(o.order_status) WHEN 'delivered' THEN 'true'
                             WHEN 'unavailable' THEN 'false' END AS fulfilled,
                        min(i._file) AS _file, min(i._line) AS _line
                 FROM {i} i LEFT JOIN {o} o USING (order_id)
-                GROUP BY i.order_id, i.product_id""", [f["items"]], [f["orders"]]),
-            derive(staging, "promises", f"""
+                GROUP BY i.order_id, i.product_id""",
+                [f["items"]],
+                [f["orders"]],
+            ),
+            derive(
+                staging,
+                "promises",
+                f"""
                 SELECT 'delivery:' || o.order_id AS promise_id,
                        p.customer_unique_id AS customer_id, o.order_id AS journey_id,
                        'delivery' AS kind, o.order_purchase_timestamp AS made_at,
@@ -123,8 +145,13 @@ class Olist:
                             END AS _reject
                 FROM {o} o LEFT JOIN {person} p USING (customer_id)
                 LEFT JOIN {item_sum} its USING (order_id)""",
-                [f["orders"]], [f["customers"], f["items"]]),
-            derive(staging, "surveys", f"""
+                [f["orders"]],
+                [f["customers"], f["items"]],
+            ),
+            derive(
+                staging,
+                "surveys",
+                f"""
                 SELECT CASE WHEN count(*) OVER (PARTITION BY r.review_id) > 1
                             THEN r.review_id || '/' || r.order_id ELSE r.review_id END
                            AS survey_id,
@@ -137,7 +164,9 @@ class Olist:
                        'system' AS trigger, r._file, r._line
                 FROM {r} r LEFT JOIN {o} o USING (order_id)
                 LEFT JOIN {person} p USING (customer_id)""",
-                [f["reviews"]], [f["orders"], f["customers"]]),
+                [f["reviews"]],
+                [f["orders"], f["customers"]],
+            ),
         ]
         return sources
 
