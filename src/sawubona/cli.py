@@ -48,16 +48,25 @@ def _print_json(obj: object) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders to load (not "
-                                                        "needed with --mapping).")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to load (not needed with --mapping)."),
+    ] = None,
     store: StoreOpt = DEFAULT_STORE,
-    adapter: Annotated[str | None, typer.Option(help="A public format: olist, online-retail, "
-                                                "telco-churn, telecom-usage, twitter-support, "
-                                                "ticket-log, nps-verbatims.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="A TOML mapping file "
-                                                 "(write one with `sawubona init`).")] = None,
-    allow_orphans: Annotated[bool, typer.Option(help="Load rows whose customer, journey or "
-                                                "plan is unknown.")] = False,
+    adapter: Annotated[
+        str | None,
+        typer.Option(
+            help="A public format: olist, online-retail, "
+            "telco-churn, telecom-usage, twitter-support, "
+            "ticket-log, nps-verbatims."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="A TOML mapping file (write one with `sawubona init`).")
+    ] = None,
+    allow_orphans: Annotated[
+        bool, typer.Option(help="Load rows whose customer, journey or plan is unknown.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Load files into the store: every row is loaded or quarantined with its reason.
@@ -65,8 +74,13 @@ def ingest(
     Example: [bold]sawubona ingest exports/ --store shop.duckdb[/bold]
     """
     with sawubona.open(store) as s, console.progress("reading") as update:
-        report = s.ingest(_paths(paths, mapping), adapter=adapter, mapping=mapping,
-                          allow_orphans=allow_orphans, progress=update)
+        report = s.ingest(
+            _paths(paths, mapping),
+            adapter=adapter,
+            mapping=mapping,
+            allow_orphans=allow_orphans,
+            progress=update,
+        )
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -91,8 +105,14 @@ def check(
 
     target = store if store.exists() else Path(":memory:")
     with sawubona.open(target, read_only=store.exists()) as s:
-        report = run_ingest(s, _paths(paths, mapping), adapter=adapter, mapping=mapping,
-                            allow_orphans=allow_orphans, check_only=True)
+        report = run_ingest(
+            s,
+            _paths(paths, mapping),
+            adapter=adapter,
+            mapping=mapping,
+            allow_orphans=allow_orphans,
+            check_only=True,
+        )
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -116,8 +136,9 @@ def tables(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(counts)
     else:
-        console.render_rows(f"Tables in {store}", ["table", "rows"],
-                            [[k, f"{v:,}"] for k, v in counts.items()])
+        console.render_rows(
+            f"Tables in {store}", ["table", "rows"], [[k, f"{v:,}"] for k, v in counts.items()]
+        )
 
 
 @app.command()
@@ -143,8 +164,16 @@ def quarantine(
         f"Quarantine: {rows.num_rows:,} rows{' for ' + table if table else ''}"
         f"{f' (first {limit})' if rows.num_rows > limit else ''}",
         ["table", "where", "column", "reason", "raw"],
-        [[r["table_name"], f"{r['file']}:{r['line']}", r["column_name"], r["reason"],
-          (r["raw"] or "")[:120]] for r in records],
+        [
+            [
+                r["table_name"],
+                f"{r['file']}:{r['line']}",
+                r["column_name"],
+                r["reason"],
+                (r["raw"] or "")[:120],
+            ]
+            for r in records
+        ],
     )
 
 
@@ -162,14 +191,16 @@ def export(
     _must_exist(store)
     with sawubona.open(store, read_only=True) as s:
         written = s.export(out, fmt=fmt, tables=table)
-    console.render_rows(f"Exported to {out}", ["table", "file"],
-                        [[k, str(v)] for k, v in written.items()])
+    console.render_rows(
+        f"Exported to {out}", ["table", "file"], [[k, str(v)] for k, v in written.items()]
+    )
 
 
 @app.command()
 def init(
     out: Annotated[Path, typer.Option("--out", help="Where to write the mapping.")] = Path(
-        "sawubona.toml"),
+        "sawubona.toml"
+    ),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented mapping template (TOML) for every canonical table.
@@ -187,14 +218,23 @@ def init(
 @app.command()
 def demo(
     world: Annotated[str, typer.Option(help="telco, shop or cafe.")] = "telco",
-    size: Annotated[str, typer.Option(help="small (10k customers), medium (100k), "
-                                      "large (1M).")] = "small",
+    size: Annotated[
+        str, typer.Option(help="small (10k customers), medium (100k), large (1M).")
+    ] = "small",
     seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
     store: StoreOpt = DEFAULT_STORE,
-    data: Annotated[Path | None, typer.Option(help="Folder for the generated files "
-                                              "(default ./sawubona-demo/WORLD-SIZE-SEED).")] = None,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the load and the "
-                                           "report; do not start the web app.")] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the generated files (default ./sawubona-demo/WORLD-SIZE-SEED)."
+        ),
+    ] = None,
+    no_serve: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve", help="Stop after the load and the report; do not start the web app."
+        ),
+    ] = False,
 ) -> None:
     """Build a demo world with planted truth, load it, and show what sawubona sees.
 
@@ -211,8 +251,7 @@ def demo(
             report = s.ingest(folder, progress=update)
     console.render_ingest(report)
     console.out.print(
-        f"Demo world: {generated.out_dir} (planted truth in {generated.truth_path}); "
-        f"store: {store}"
+        f"Demo world: {generated.out_dir} (planted truth in {generated.truth_path}); store: {store}"
     )
     if not no_serve:
         console.out.print("[dim]The web app arrives with the surfaces; nothing to serve yet.[/dim]")
@@ -242,8 +281,9 @@ def _paths(paths: list[Path] | None, mapping: Path | None) -> list[Path]:
 
 def _must_exist(store: Path) -> None:
     if not store.exists():
-        raise StoreError(f"no store at {store}; load data first with `sawubona ingest` or pass "
-                         "--store")
+        raise StoreError(
+            f"no store at {store}; load data first with `sawubona ingest` or pass --store"
+        )
 
 
 def main() -> None:
@@ -265,7 +305,7 @@ def main() -> None:
         console.err.print(
             f"Error: sawubona failed unexpectedly ({type(exc).__name__}: {exc}); "
             "run again with --debug for the trace and report it",
-            markup=False, highlight=False,
+            markup=False,
+            highlight=False,
         )
         sys.exit(1)
-

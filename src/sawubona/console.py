@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +12,8 @@ from rich.table import Table
 
 from sawubona.ingest.report import IngestReport
 
-out = Console(highlight=False, soft_wrap=False)
+# Piped output (files, CI logs, tests) gets wide lines instead of rich's 80 columns.
+out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -29,18 +31,28 @@ def render_ingest(report: IngestReport, *, checked_only: bool = False, top: int 
         t.add_column("updated", justify="right")
         t.add_column("unchanged", justify="right")
     for tr in report.tables:
-        row = [tr.table, f"{tr.rows_read:,}", f"{tr.rows_loaded:,}",
-               f"[red]{tr.rows_quarantined:,}[/red]" if tr.rows_quarantined else "0"]
+        row = [
+            tr.table,
+            f"{tr.rows_read:,}",
+            f"{tr.rows_loaded:,}",
+            f"[red]{tr.rows_quarantined:,}[/red]" if tr.rows_quarantined else "0",
+        ]
         if not checked_only:
             row += [f"{tr.inserted:,}", f"{tr.updated:,}", f"{tr.unchanged:,}"]
         t.add_row(*row)
     t.add_section()
-    total = ["all", f"{report.rows_read:,}", f"{report.rows_loaded:,}",
-             f"{report.rows_quarantined:,}"]
+    total = [
+        "all",
+        f"{report.rows_read:,}",
+        f"{report.rows_loaded:,}",
+        f"{report.rows_quarantined:,}",
+    ]
     if not checked_only:
-        total += [f"{sum(x.inserted for x in report.tables):,}",
-                  f"{sum(x.updated for x in report.tables):,}",
-                  f"{sum(x.unchanged for x in report.tables):,}"]
+        total += [
+            f"{sum(x.inserted for x in report.tables):,}",
+            f"{sum(x.updated for x in report.tables):,}",
+            f"{sum(x.unchanged for x in report.tables):,}",
+        ]
     t.add_row(*total, style="bold")
     out.print(t)
     problems = [(tr.table, r) for tr in report.tables for r in tr.reasons[:top]]

@@ -164,6 +164,11 @@ class Store:
         try:
             self._ibis = ibis.duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
+            if "not a valid duckdb database" in str(exc).lower():
+                raise StoreError(
+                    f"{self.path} is not a sawubona store (it is not a DuckDB file); "
+                    "choose another path with --store"
+                ) from None
             if "lock" in str(exc).lower():
                 raise StoreBusyError(
                     f"the store {self.path} is in use by another process (a load or an analysis "
@@ -289,7 +294,9 @@ class Store:
         finally:
             self._con.unregister("_sawubona_incoming")
         on = " AND ".join(f"i.{_ident(k)} = e.{_ident(k)}" for k in t.key)
-        same = " AND ".join(f"i.{_ident(c)} IS NOT DISTINCT FROM e.{_ident(c)}" for c in t.column_names)
+        same = " AND ".join(
+            f"i.{_ident(c)} IS NOT DISTINCT FROM e.{_ident(c)}" for c in t.column_names
+        )
         first_key = _ident(t.key[0])
         self._con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sawubona_cls AS
@@ -407,8 +414,9 @@ class Store:
             progress=progress,
         )
 
-    def export(self, out_dir: str | Path, *, fmt: str = "parquet",
-               tables: Sequence[str] | None = None) -> dict[str, Path]:
+    def export(
+        self, out_dir: str | Path, *, fmt: str = "parquet", tables: Sequence[str] | None = None
+    ) -> dict[str, Path]:
         """Write tables (default: every non-empty canonical and result table) to ``out_dir``."""
         if fmt not in ("parquet", "csv"):
             raise StoreError(f"unknown export format {fmt!r}; use parquet or csv")
@@ -431,6 +439,6 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def open(url: str | Path | None = None, *, read_only: bool = False) -> Store:  # noqa: A001
+def open(url: str | Path | None = None, *, read_only: bool = False) -> Store:
     """Open (or create) a store. ``url`` is a DuckDB file path (default ./sawubona.duckdb)."""
     return Store(url, read_only=read_only)

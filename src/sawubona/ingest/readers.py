@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sawubona.errors import InputError
 from sawubona.schema import normalise_name
@@ -276,7 +277,8 @@ def read_csv(
         def flush() -> None:
             if not starts:
                 return
-            arrays = [pa.array(c, pa.string()) for c in cols]
+            # An empty field is a missing value (a field of spaces stays text until parsing).
+            arrays = [_empty_is_null(pa.array(c, pa.string())) for c in cols]
             arrays.append(pa.array([str(path)] * len(starts), pa.string()))
             arrays.append(pa.array(starts, pa.int64()))
             chunk = pa.Table.from_arrays(arrays, names=[*staged, "_file", "_line"])
@@ -348,6 +350,10 @@ def read_csv(
 
 
 _CR_MARK = "\ue000"
+
+
+def _empty_is_null(arr: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
 def _has_bare_cr(path: Path) -> str | None:

@@ -1,0 +1,5 @@
+"""python -m sawubona"""
+
+from sawubona.cli import main
+
+main()
