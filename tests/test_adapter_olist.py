@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import sawubona
-from tests.conftest import dataset
+from conftest import dataset
 
 pytestmark = pytest.mark.realdata
 

@@ -29,7 +29,7 @@ def test_table_is_an_ibis_table(tmp_path: Path, store: sawubona.Store) -> None:
 
 
 def test_unknown_table_names_the_known_ones(store: sawubona.Store) -> None:
-    with pytest.raises(sawubona.UnknownTableError, match="no table 'nope'.*customers"):
+    with pytest.raises(sawubona.UnknownTableError, match=r"no table .nope.*customers"):
         store.table("nope")
 
 
