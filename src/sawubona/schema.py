@@ -474,7 +474,7 @@ def data_model_markdown() -> str:
         "# The canonical data model",
         "",
         "Generated from `src/sawubona/schema.py` (a test fails if this file and the",
-        "declaration differ: run `python -m sawubona.schema > docs/data-model.md`).",
+        "declaration differ: run `python -m sawubona._docs`).",
         "",
         "Timestamps are UTC. Money is a decimal amount next to an ISO 4217 currency",
         "code. Any table may be absent; each lens says what it cannot do without it.",
