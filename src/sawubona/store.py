@@ -286,6 +286,17 @@ class Store:
         """
         t = schema.table(name)
         tbl = _ident(name)
+        cols = ", ".join(_ident(c) for c in [*t.column_names, "_source", "_ingested_at"])
+        if self.count(name) == 0:  # a first load: nothing to compare with
+            self._con.register("_sawubona_incoming", data)
+            try:
+                before = self.count(name)
+                self._con.execute(
+                    f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_incoming"
+                )
+            finally:
+                self._con.unregister("_sawubona_incoming")
+            return UpsertCounts(inserted=self.count(name) - before, updated=0, unchanged=0)
         self._con.register("_sawubona_incoming", data)
         try:
             self._con.execute(
@@ -316,7 +327,6 @@ class Store:
                 else f"DELETE FROM {tbl} WHERE {keys} IN "
                 f"(SELECT {keys} FROM _sawubona_cls WHERE _status = 'changed')"
             )
-        cols = ", ".join(_ident(c) for c in [*t.column_names, "_source", "_ingested_at"])
         if counts.get("changed") or counts.get("new"):
             self._con.execute(
                 f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_cls "

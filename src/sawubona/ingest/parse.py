@@ -104,15 +104,25 @@ TRIM_CHARS = " \t\r\n\x0b\x0c\u00a0"
 
 
 def _clean(expr: str) -> str:
-    return f"NULLIF(trim({expr}, {lit(TRIM_CHARS)}), '')"
+    # trim(x, chars) is several times slower than a check of the two ends; most values
+    # need no trimming at all, so test the ends first.
+    chars = lit(TRIM_CHARS)
+    return (
+        f"NULLIF(CASE WHEN contains({chars}, left({expr}, 1)) OR contains({chars}, "
+        f"right({expr}, 1)) THEN trim({expr}, {chars}) ELSE {expr} END, '')"
+    )
 
 
 def _one_format(v: str, fmt: str) -> str:
     """Expression parsing text ``v`` with one format into a UTC-naive TIMESTAMP (or NULL)."""
     if fmt == "iso":
+        # A zone offset at the end needs the (slower) zone-aware cast; 'Z' and no zone are UTC.
+        offset = " OR ".join(f"substr({v}, {k}, 1) IN ('+', '-')" for k in (-6, -5, -3))
         return (
-            f"CASE WHEN regexp_matches({v}, '^\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}') "
-            f"THEN timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)) END"
+            f"CASE WHEN substr({v}, 5, 1) = '-' AND left({v}, 1) BETWEEN '0' AND '9' THEN "
+            f"CASE WHEN length({v}) > 10 AND ({offset}) "
+            f"THEN timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)) "
+            f"ELSE TRY_CAST({v} AS TIMESTAMP) END END"
         )
     if fmt == "epoch_s":
         return (
@@ -209,6 +219,9 @@ class Parsed:
     raw: str
     value: str
     how: str
+    #: False when the value cannot fail to parse (text kept as text, typed timestamps…):
+    #: validation then keeps no separate raw copy of the column.
+    can_fail: bool = True
 
 
 def column_expr(
@@ -246,14 +259,14 @@ def column_expr(
             )
         else:
             value = raw
-        return Parsed(raw, value, "text")
+        return Parsed(raw, value, "text", can_fail=False)
     if logical == "timestamp":
         if text:
             fmt = date_format or choose_date_format(con, view, column)
             how = f"dates as {fmt}" if fmt else "dates (no values)"
             return Parsed(raw, timestamp_expr(raw, fmt, timezone), how)
         if dt == "TIMESTAMP WITH TIME ZONE":
-            return Parsed(raw, f"timezone('UTC', {src})", "timestamps with zone")
+            return Parsed(raw, f"timezone('UTC', {src})", "timestamps with zone", can_fail=False)
         if dt in _TIME_TYPES:
             if timezone != "UTC":
                 return Parsed(
@@ -261,7 +274,7 @@ def column_expr(
                     f"timezone('UTC', timezone({lit(timezone)}, CAST({src} AS TIMESTAMP)))",
                     f"timestamps in {timezone}",
                 )
-            return Parsed(raw, f"CAST({src} AS TIMESTAMP)", "timestamps")
+            return Parsed(raw, f"CAST({src} AS TIMESTAMP)", "timestamps", can_fail=False)
         if dt in ("BIGINT", "INTEGER", "DOUBLE", "HUGEINT", "UBIGINT"):
             return Parsed(raw, timestamp_expr(raw, None), "epoch numbers")
         return Parsed(raw, timestamp_expr(raw, None), "text dates")
@@ -282,7 +295,7 @@ def column_expr(
         return Parsed(raw, num, how)
     if logical == "bool":
         if dt == "BOOLEAN":
-            return Parsed(raw, src, "booleans")
+            return Parsed(raw, src, "booleans", can_fail=False)
         return Parsed(raw, bool_expr(raw), "yes/no words")
     if logical == "json":
         if text:

@@ -270,7 +270,7 @@ def read_csv(
             + ", ".join(f'"{c}" VARCHAR' for c in staged)
             + ', "_file" VARCHAR, "_line" BIGINT)'
         )
-        cols: list[list[str | None]] = [[] for _ in range(width)]
+        buffer: list[list[str]] = []
         starts: list[int] = []
         prev = reader.line_num
 
@@ -278,15 +278,14 @@ def read_csv(
             if not starts:
                 return
             # An empty field is a missing value (a field of spaces stays text until parsing).
-            arrays = [_empty_is_null(pa.array(c, pa.string())) for c in cols]
+            arrays = [_empty_is_null(pa.array(c, pa.string())) for c in zip(*buffer, strict=True)]
             arrays.append(pa.array([str(path)] * len(starts), pa.string()))
             arrays.append(pa.array(starts, pa.int64()))
             chunk = pa.Table.from_arrays(arrays, names=[*staged, "_file", "_line"])
             staging.con.register("_chunk", chunk)
             staging.con.execute(f'INSERT INTO "{name}" SELECT * FROM _chunk')
             staging.con.unregister("_chunk")
-            for c in cols:
-                c.clear()
+            buffer.clear()
             starts.clear()
             if progress:
                 progress(read)
@@ -336,8 +335,7 @@ def read_csv(
                 continue
             if newline == "\n":
                 row = [cell.replace(_CR_MARK, "\r") for cell in row]
-            for i, cell in enumerate(row):
-                cols[i].append(cell)
+            buffer.append(row)
             starts.append(start)
             if len(starts) >= CHUNK_ROWS:
                 flush()

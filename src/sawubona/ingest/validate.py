@@ -100,7 +100,6 @@ def validate(
 
     has_reject = "_reject" in present
     has_raw = "_raw" in present
-    typed = staging.fresh(f"{table.name}_typed")
     select = [
         'row_number() OVER () AS "_rid"',
         '"_file"',
@@ -109,22 +108,28 @@ def validate(
     ]
     if has_raw:
         select.append('"_raw"')
+    kept_raw = {name for name, p in parsed.items() if p.can_fail and p.how != "absent"}
     for c in table.columns:
-        select.append(f"{parsed[c.name].raw} AS {q('r__' + c.name)}")
+        if c.name in kept_raw:
+            select.append(f"{parsed[c.name].raw} AS {q('r__' + c.name)}")
         select.append(f"{parsed[c.name].value} AS {q(c.name)}")
-    con.execute(f"CREATE TEMP TABLE {q(typed)} AS SELECT {', '.join(select)} FROM {q(view)}")
-    rows_in = staging.count(typed)
-
-    checks = _row_checks(table, now)
+    checks = _row_checks(table, now, kept_raw)
     cond_sql = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _, _) in enumerate(checks))
     checked = staging.fresh(f"{table.name}_checked")
     con.execute(
-        f"CREATE TEMP TABLE {q(checked)} AS SELECT *, CASE {cond_sql} END AS _err FROM {q(typed)}"
+        f"CREATE TEMP TABLE {q(checked)} AS SELECT *, CASE {cond_sql} END AS _err "
+        f"FROM (SELECT {', '.join(select)} FROM {q(view)})"
     )
+    rows_in = staging.count(checked)
 
-    # -- duplicates among rows that passed ------------------------------------------
+    # -- duplicates among rows that passed (window work only for keys seen twice) -------
     keys = ", ".join(q(k) for k in table.key)
     values = ", ".join(q(c) for c in table.column_names)
+    dupkeys = staging.fresh(f"{table.name}_dupkeys")
+    con.execute(
+        f"CREATE TEMP TABLE {q(dupkeys)} AS SELECT {keys} FROM {q(checked)} "
+        f"WHERE _err IS NULL GROUP BY {keys} HAVING count(*) > 1"
+    )
     dedup = staging.fresh(f"{table.name}_dedup")
     con.execute(
         f"""CREATE TEMP TABLE {q(dedup)} AS
@@ -136,9 +141,10 @@ def validate(
                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS _winner_line,
                    first(_line) OVER (w ORDER BY _fileno, _line
                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS _first_line
-            FROM (SELECT *, hash({values}) AS _h,
+            FROM (SELECT c.*, hash({values}) AS _h,
                          dense_rank() OVER (ORDER BY _file) AS _fileno
-                  FROM {q(checked)} WHERE _err IS NULL)
+                  FROM {q(checked)} c SEMI JOIN {q(dupkeys)} USING ({keys})
+                  WHERE _err IS NULL)
             WINDOW w AS (PARTITION BY {keys})"""
     )
     key_text = " || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in table.key)
@@ -158,8 +164,8 @@ def validate(
     final = staging.fresh(f"{table.name}_final")
     con.execute(
         f"""CREATE TEMP TABLE {q(final)} AS
-            SELECT c.*, d._n, d._identical, d._rank_last, d._winner_line, d._first_line,
-                   {ref_err} AS _ref_err
+            SELECT c.*, coalesce(d._n, 1) AS _n, d._identical, d._rank_last, d._winner_line,
+                   d._first_line, {ref_err} AS _ref_err
             FROM {q(checked)} c LEFT JOIN {q(dedup)} d USING (_rid)
             {" ".join(ref_joins)}"""
     )
@@ -191,7 +197,9 @@ def validate(
         if has_raw
         else (
             "CAST(to_json(struct_pack("
-            + ", ".join(f"{q(c)} := {q('r__' + c)}" for c in table.column_names)
+            + ", ".join(
+                f"{q(c)} := {q('r__' + c) if c in kept_raw else q(c)}" for c in table.column_names
+            )
             + ")) AS VARCHAR)"
         )
     )
@@ -231,22 +239,30 @@ def _null(logical: str) -> str:
     return f"CAST(NULL AS {sql})"
 
 
-def _row_checks(table: schema.Table, now: dt.datetime) -> list[tuple[str, str, str | None, str]]:
-    """(condition, rule, column, reason expression) in the order they are applied."""
+def _row_checks(
+    table: schema.Table, now: dt.datetime, kept_raw: set[str]
+) -> list[tuple[str, str, str | None, str]]:
+    """(condition, rule, column, reason expression) in the order they are applied.
+
+    ``kept_raw`` names the columns whose raw text was kept (their parse can fail).
+    """
     checks: list[tuple[str, str, str | None, str]] = [
         ("_reject IS NOT NULL", "adapter", None, "_reject")
     ]
     for c in table.columns:
         if c.required:
+            had = f" AND {q('r__' + c.name)} IS NULL" if c.name in kept_raw else ""
             checks.append(
                 (
-                    f"{q(c.name)} IS NULL AND {q('r__' + c.name)} IS NULL",
+                    f"{q(c.name)} IS NULL{had}",
                     "required",
                     c.name,
                     lit(f"required {c.name} is empty; fill it in or map another column to it"),
                 )
             )
     for c in table.columns:
+        if c.name not in kept_raw:
+            continue  # nothing to parse, nothing can fail
         word = TYPE_WORDS[c.type]
         hint = {
             "timestamp": "; fix the value or declare date_format in a mapping",
