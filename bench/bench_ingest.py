@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import append_result, machine  # noqa: E402
+from results import append_result, machine
 
 PHASE = r"""
 import json, resource, sys, time
