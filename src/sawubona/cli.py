@@ -125,6 +125,48 @@ def check(
 
 
 @app.command()
+def analyze(
+    store: StoreOpt = DEFAULT_STORE,
+    lens: Annotated[
+        list[str] | None, typer.Option(help="Only this lens (repeat for several).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Analyse as of this date/time (default: the latest event in the "
+            "data). A bare date means the end of that day, UTC."
+        ),
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A lens setting, as LENS.NAME=VALUE (repeatable)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the lenses and write their results into the store.
+
+    Example: [bold]sawubona analyze --lens promises --as-of 2018-08-31[/bold]
+    """
+    from sawubona.analyze import analyze as run_analyze
+
+    _must_exist(store)
+    overrides = {}
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise SawubonaError(
+                f"--set {item!r} is not LENS.NAME=VALUE; e.g. --set promises.at_risk_share=0.8"
+            )
+        overrides[key.strip()] = value.strip()
+    with sawubona.open(store) as s, console.progress("analysing") as update:
+        report = run_analyze(s, lens, as_of=as_of, settings=overrides, progress=update)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        console.render_analyze(report)
+
+
+@app.command()
 def tables(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:
     """Row counts of every table in the store.
 

@@ -74,6 +74,18 @@ def render_ingest(report: IngestReport, *, checked_only: bool = False, top: int 
         out.print(f"[dim]note: {note}[/dim]")
 
 
+def render_analyze(report: Any) -> None:
+    """Per lens: ran or skipped (and why), tables written with rows, findings, time."""
+    t = Table(title=f"Analysis as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
+    for col in ("lens", "status", "tables written", "findings", "seconds", "note"):
+        t.add_column(col)
+    for r in report.lenses:
+        written = ", ".join(f"{k} ({v:,})" for k, v in r.tables.items())
+        status = "[green]ran[/green]" if r.status == "ran" else f"[yellow]{r.status}[/yellow]"
+        t.add_row(r.lens, status, written, str(r.findings), f"{r.seconds:.1f}", r.message)
+    out.print(t)
+
+
 def render_rows(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     t = Table(title=title, title_justify="left")
     for c in columns:

@@ -76,6 +76,9 @@ class Table:
     columns: tuple[Column, ...]
     rules: tuple[Rule, ...] = ()
     aliases: tuple[str, ...] = field(default=())
+    #: when a row came into being (the first non-empty of these columns); rows after a
+    #: lens's ``as_of`` are invisible to it. Empty for reference data (plans, items).
+    event_time: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -136,6 +139,7 @@ TABLES: tuple[Table, ...] = (
             _c("name", "string", "Their name (personal data).", personal=True),
             _c("email", "string", "Their e-mail address (personal data).", personal=True),
         ),
+        event_time=("joined_at",),
     ),
     Table(
         "journeys",
@@ -173,6 +177,7 @@ TABLES: tuple[Table, ...] = (
             _c("currency", "string", "ISO 4217 code of value."),
         ),
         rules=(Rule("ended_at", "started_at", "ended_at is before started_at"),),
+        event_time=("started_at",),
     ),
     Table(
         "journey_items",
@@ -247,6 +252,7 @@ TABLES: tuple[Table, ...] = (
             _c("text", "string", "The message text (personal data).", personal=True),
             _c("template_id", "string", "Template the message came from, if known."),
         ),
+        event_time=("at",),
     ),
     Table(
         "promises",
@@ -276,6 +282,7 @@ TABLES: tuple[Table, ...] = (
             Rule("due_at", "made_at", "due_at is before made_at"),
             Rule("kept_at", "made_at", "kept_at is before made_at"),
         ),
+        event_time=("made_at",),
     ),
     Table(
         "plans",
@@ -329,6 +336,7 @@ TABLES: tuple[Table, ...] = (
             ),
         ),
         rules=(Rule("ended_at", "started_at", "ended_at is before started_at"),),
+        event_time=("started_at",),
     ),
     Table(
         "usage",
@@ -347,6 +355,7 @@ TABLES: tuple[Table, ...] = (
             _c("quantity", "float", "How much was used in the period.", required=True, minimum=0),
             _c("plan_id", "string", "Plan the use was billed on.", references="plans"),
         ),
+        event_time=("period_start",),
     ),
     Table(
         "surveys",
@@ -384,6 +393,7 @@ TABLES: tuple[Table, ...] = (
             ),
         ),
         rules=(Rule("responded_at", "invited_at", "responded_at is before invited_at"),),
+        event_time=("invited_at", "responded_at"),
     ),
     Table(
         "actions",
@@ -414,6 +424,7 @@ TABLES: tuple[Table, ...] = (
             _c("agent_id", "string", "Agent who did it."),
             _c("journey_id", "string", "Journey it belongs to.", references="journeys"),
         ),
+        event_time=("at",),
     ),
 )
 

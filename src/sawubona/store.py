@@ -79,6 +79,20 @@ META_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("started_at", "TIMESTAMP"),
         ("finished_at", "TIMESTAMP"),
     ),
+    "findings": (
+        ("run_id", "VARCHAR"),
+        ("lens", "VARCHAR"),
+        ("key", "VARCHAR"),
+        ("text", "VARCHAR"),
+        ("value", "DOUBLE"),
+        ("n", "BIGINT"),
+        ("low", "DOUBLE"),
+        ("high", "DOUBLE"),
+        ("table_name", "VARCHAR"),
+        ("where_json", "VARCHAR"),
+        ("severity", "VARCHAR"),
+        ("as_of", "TIMESTAMP"),
+    ),
     "lens_runs": (
         ("run_id", "VARCHAR"),
         ("lens", "VARCHAR"),
@@ -380,6 +394,11 @@ class Store:
             [table, *file_sha256s],
         )
         return int(row[0]) if row else 0
+
+    def replace_findings(self, lens: str, data: pa.Table) -> None:
+        """Replace one lens's findings (inside the caller's transaction)."""
+        self._con.execute("DELETE FROM findings WHERE lens = ?", [lens])
+        self.append("findings", data)
 
     def replace(self, name: str, data: pa.Table) -> None:
         """Create or replace a result table with ``data`` (inside the caller's transaction)."""

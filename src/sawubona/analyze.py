@@ -1,0 +1,232 @@
+"""Running lenses: resolve ``as_of``, run each lens, write its results, log the run.
+
+``as_of`` defaults to the latest event in the data — never the wall clock — so a
+run is reproducible and can be back-tested by passing an earlier ``as_of``.
+Lenses receive whole tables and are responsible for ``as_of``: they see the
+world as it was then through :meth:`LensInput.until` (rows whose event time is
+after ``as_of`` are invisible), and may look past it only for an explicit
+holdout check (the drift lens's calibration/holdout split).
+
+Each lens's results are written in one transaction: its result tables replaced,
+its findings replaced, and a ``lens_runs`` row appended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from sawubona import lenses as registry
+from sawubona import schema
+from sawubona.errors import SawubonaError
+from sawubona.lenses.base import Finding, Lens, LensInput, LensOutput
+from sawubona.store import META_TABLES
+
+if TYPE_CHECKING:
+    from sawubona.store import Store
+
+
+@dataclass
+class LensReport:
+    lens: str
+    status: str  # ran | skipped | failed
+    message: str = ""
+    tables: dict[str, int] = field(default_factory=dict)
+    findings: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class AnalyzeReport:
+    as_of: dt.datetime
+    lenses: list[LensReport] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of.isoformat(), "lenses": [vars(r) for r in self.lenses]}
+
+
+def parse_as_of(text: str) -> dt.datetime:
+    """An ``as_of`` from the command line: a bare date means the end of that day (UTC)."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(23, 59, 59, 999999))
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SawubonaError(
+            f"--as-of {text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def latest_event(store: Store) -> dt.datetime | None:
+    """The latest event time in the canonical tables (the default ``as_of``)."""
+    latest: dt.datetime | None = None
+    for t in schema.TABLES:
+        if store.count(t.name) == 0:
+            continue
+        for col in [c.name for c in t.columns if c.type == "timestamp" and not c.future_ok]:
+            value = store.table(t.name)[col].max().execute()
+            if value is not None and value == value:  # not NaT
+                stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+                latest = stamp if latest is None else max(latest, stamp)
+    return latest
+
+
+def _resolve_settings(lens: Lens, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    values = {s.name: s.default for s in lens.settings}
+    known = {s.name for s in lens.settings}
+    for key, value in overrides.items():
+        name, _, setting = key.partition(".")
+        if name != lens.name:
+            continue
+        if setting not in known:
+            raise SawubonaError(
+                f"the {lens.name} lens has no setting {setting!r}; it has "
+                + (", ".join(sorted(known)) or "none")
+            )
+        default = values[setting]
+        values[setting] = _coerce(value, default, key)
+    return values
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("true", "yes", "1"):
+                return True
+            if value.lower() in ("false", "no", "0"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise SawubonaError(
+            f"setting {key} = {value!r} is not a {type(default).__name__}; "
+            f"give a value like {default!r}"
+        ) from None
+    return value
+
+
+def _findings_table(findings: list[Finding], run_id: str, as_of: dt.datetime) -> pa.Table:
+    return pa.table(
+        {
+            "run_id": [run_id] * len(findings),
+            "lens": [f.lens for f in findings],
+            "key": [f.key for f in findings],
+            "text": [f.text for f in findings],
+            "value": pa.array([f.value for f in findings], pa.float64()),
+            "n": pa.array([f.n for f in findings], pa.int64()),
+            "low": pa.array([f.low for f in findings], pa.float64()),
+            "high": pa.array([f.high for f in findings], pa.float64()),
+            "table_name": pa.array([f.table for f in findings], pa.string()),
+            "where_json": [json.dumps(f.where, default=str, sort_keys=True) for f in findings],
+            "severity": [f.severity for f in findings],
+            "as_of": pa.array([as_of] * len(findings), pa.timestamp("us")),
+        }
+    )
+
+
+def analyze(
+    store: Store,
+    lenses: Sequence[str] | None = None,
+    *,
+    as_of: dt.datetime | str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    progress: Callable[[str, int | None], None] | None = None,
+) -> AnalyzeReport:
+    """Run ``lenses`` (default: all) on ``store`` as of ``as_of`` and write their results."""
+    settings = settings or {}
+    available = registry.available()
+    names = list(lenses) if lenses else list(available)
+    for name in names:
+        if name not in available:
+            raise SawubonaError(
+                f"unknown lens {name!r}; use one of {', '.join(available) or 'none yet'}"
+            )
+    if isinstance(as_of, str):
+        as_of = parse_as_of(as_of)
+    if as_of is None:
+        as_of = latest_event(store)
+        if as_of is None:
+            raise SawubonaError("the store holds no events yet; load data with `sawubona ingest`")
+    report = AnalyzeReport(as_of)
+    order = [n for n in available if n in names]
+    for name in order:
+        lens = available[name]
+        if progress:
+            progress(f"{name} lens", None)
+        report.lenses.append(_run_one(store, lens, as_of, settings))
+    return report
+
+
+def _run_one(
+    store: Store, lens: Lens, as_of: dt.datetime, overrides: Mapping[str, Any]
+) -> LensReport:
+    present = {t.name: store.table(t.name) for t in schema.TABLES if store.count(t.name) > 0}
+    missing = [t for t in lens.needs if t not in present]
+    run_id = uuid.uuid4().hex[:12]
+    values = _resolve_settings(lens, overrides)
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if missing:
+        message = f"needs the {', '.join(missing)} table{'s' if len(missing) > 1 else ''}"
+        with store.transaction():
+            store.log_lens_run(
+                run_id=run_id,
+                lens=lens.name,
+                as_of=as_of,
+                parameters=values,
+                started_at=started,
+                duration_s=0.0,
+                rows_written={},
+                status="skipped",
+                message=message,
+            )
+        return LensReport(lens.name, "skipped", message)
+    results = {
+        n: store.table(n)
+        for n in store.tables()
+        if n not in schema.TABLE_BY_NAME and n not in META_TABLES
+    }
+    data = LensInput(tables=present, results=results, as_of=as_of, settings=values)
+    t0 = time.perf_counter()
+    output: LensOutput = lens.run(data)
+    seconds = time.perf_counter() - t0
+    for table_name in output.tables:
+        if not table_name.startswith(f"{lens.name}_"):
+            raise SawubonaError(
+                f"lens {lens.name} returned table {table_name}: results are "
+                f"named {lens.name}_<what>"
+            )
+    rows = {k: v.num_rows for k, v in output.tables.items()}
+    with store.transaction():
+        for table_name, table in output.tables.items():
+            store.replace(table_name, table)
+        store.replace_findings(lens.name, _findings_table(output.findings, run_id, as_of))
+        store.log_lens_run(
+            run_id=run_id,
+            lens=lens.name,
+            as_of=as_of,
+            parameters=values,
+            started_at=started,
+            duration_s=seconds,
+            rows_written=rows,
+            status="ran",
+            message="; ".join(output.skipped),
+        )
+    return LensReport(
+        lens.name, "ran", "; ".join(output.skipped), rows, len(output.findings), seconds
+    )

@@ -1,0 +1,120 @@
+"""The lens runner: as_of from the data, skips with reasons, results and findings replaced."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import sawubona
+from sawubona import analyze as runner
+from sawubona import lenses
+from sawubona.errors import SawubonaError
+from sawubona.lenses.base import Finding, LensInput, LensOutput, Setting
+
+
+class CountingLens:
+    """A minimal lens used to exercise the runner: journeys per kind as of ``as_of``."""
+
+    name = "counting"
+    title = "Counting"
+    needs = ("journeys",)
+    uses = ()
+    after = ()
+    settings = (Setting("min_n", 1, "smallest count reported"), Setting("label", "x", "a label"))
+
+    def run(self, data: LensInput) -> LensOutput:
+        j = data.until("journeys")
+        counts = j.group_by("kind").aggregate(n=j.count()).order_by("kind").to_pyarrow()
+        keep = [n >= data.settings["min_n"] for n in counts.column("n").to_pylist()]
+        counts = counts.filter(pa.array(keep))
+        total = sum(counts.column("n").to_pylist())
+        return LensOutput(
+            tables={"counting_kinds": counts},
+            findings=[
+                Finding(
+                    self.name,
+                    "total",
+                    f"{total} journeys",
+                    value=total,
+                    n=total,
+                    table="counting_kinds",
+                )
+            ],
+        )
+
+
+class NeedsPlans(CountingLens):
+    name = "needsplans"
+    needs = ("plans",)
+
+
+@pytest.fixture
+def loaded(tmp_path: Path, store: sawubona.Store, monkeypatch: pytest.MonkeyPatch):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "customers.csv").write_text("customer_id\nc1\nc2\n")
+    (d / "journeys.csv").write_text(
+        "journey_id,customer_id,kind,started_at,ended_at\n"
+        "j1,c1,order,2024-01-01,2024-01-02\nj2,c2,order,2024-02-01,\n"
+        "j3,c2,visit,2024-03-01,2024-03-05T10:00:00\n"
+    )
+    store.ingest(d)
+    monkeypatch.setattr(
+        lenses, "available", lambda: {"counting": CountingLens(), "needsplans": NeedsPlans()}
+    )
+    return store
+
+
+def test_as_of_defaults_to_the_latest_event(loaded: sawubona.Store) -> None:
+    assert runner.latest_event(loaded) == dt.datetime(2024, 3, 5, 10, 0)
+    report = runner.analyze(loaded, ["counting"])
+    assert report.as_of == dt.datetime(2024, 3, 5, 10, 0)
+
+
+def test_bare_date_is_the_end_of_that_day() -> None:
+    assert runner.parse_as_of("2024-02-01") == dt.datetime(2024, 2, 1, 23, 59, 59, 999999)
+    assert runner.parse_as_of("2024-02-01T10:00:00+02:00") == dt.datetime(2024, 2, 1, 8, 0)
+    with pytest.raises(SawubonaError, match="not a date"):
+        runner.parse_as_of("yesterday")
+
+
+def test_results_respect_as_of_and_are_replaced(loaded: sawubona.Store) -> None:
+    runner.analyze(loaded, ["counting"], as_of="2024-02-01")
+    got = loaded.table("counting_kinds").to_pyarrow().to_pylist()
+    assert got == [{"kind": "order", "n": 2}]
+    runner.analyze(loaded, ["counting"])  # later as_of: the visit appears, findings replaced
+    assert loaded.count("counting_kinds") == 2
+    f = loaded.table("findings").to_pandas()
+    assert list(f["text"]) == ["3 journeys"]
+    runs = loaded.table("lens_runs").to_pandas()
+    assert list(runs["status"]) == ["ran", "ran"]
+
+
+def test_missing_table_skips_with_the_reason(loaded: sawubona.Store) -> None:
+    report = runner.analyze(loaded)
+    by = {r.lens: r for r in report.lenses}
+    assert by["needsplans"].status == "skipped"
+    assert by["needsplans"].message == "needs the plans table"
+    assert by["counting"].status == "ran" and by["counting"].tables == {"counting_kinds": 2}
+
+
+def test_settings_are_coerced_and_checked(loaded: sawubona.Store) -> None:
+    runner.analyze(loaded, ["counting"], settings={"counting.min_n": "2"})
+    assert loaded.count("counting_kinds") == 1
+    with pytest.raises(SawubonaError, match="has no setting 'nope'; it has label, min_n"):
+        runner.analyze(loaded, ["counting"], settings={"counting.nope": "1"})
+    with pytest.raises(SawubonaError, match="is not a int"):
+        runner.analyze(loaded, ["counting"], settings={"counting.min_n": "many"})
+
+
+def test_unknown_lens_and_empty_store(loaded: sawubona.Store, tmp_path: Path) -> None:
+    with pytest.raises(SawubonaError, match="unknown lens 'nope'"):
+        runner.analyze(loaded, ["nope"])
+    with (
+        sawubona.open(tmp_path / "empty.duckdb") as empty,
+        pytest.raises(SawubonaError, match="holds no events yet"),
+    ):
+        runner.analyze(empty)
