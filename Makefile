@@ -5,12 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint format typecheck pytest bench clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: setup demo test lint format typecheck pytest bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,web]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install sawubona with its development tools
@@ -18,7 +21,13 @@ setup: $(STAMP) ## create .venv and install sawubona with its development tools
 demo: setup ## build the demo world, load it, analyse it, write the report (and serve the web app)
 	$(BIN)/sawubona demo $(ARGS)
 
-test: setup lint typecheck pytest ## everything CI runs: ruff, mypy, the whole pytest suite
+test: setup lint typecheck browser pytest ## everything CI runs: ruff, mypy, the whole pytest suite
+
+browser: $(CHROMIUM) ## Debian's Chromium for the browser tests (Playwright drives it)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -39,3 +39,36 @@ def store(tmp_path: Path) -> Iterator[sawubona.Store]:
     s = sawubona.open(tmp_path / "test.duckdb")
     yield s
     s.close()
+
+
+HOSTILE_NAME = '<script>window.__xss = 1</script>Eve "Quote" O\'Brien'
+HOSTILE_COMMENT = '"><img src=x onerror="window.__xss = 2">great service <b>bold</b>'
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small analysed telco demo world plus one customer whose text is hostile HTML."""
+    from sawubona.demo import generate
+
+    root = tmp_path_factory.mktemp("demo")
+    generate(root / "world", world="telco", size=1500, seed=11)
+    hostile = root / "hostile"
+    hostile.mkdir()
+    (hostile / "customers.csv").write_text(
+        "customer_id,name,email,segment,joined_at\n"
+        f'"X<script>1","{HOSTILE_NAME.replace(chr(34), chr(34) * 2)}",eve@example.com,vip,'
+        "2024-01-01\n",
+        encoding="utf-8",
+    )
+    (hostile / "surveys.csv").write_text(
+        "survey_id,customer_id,instrument,responded_at,score,comment\n"
+        f'xs1,"X<script>1",nps,2024-06-01,10,"{HOSTILE_COMMENT.replace(chr(34), chr(34) * 2)}"\n',
+        encoding="utf-8",
+    )
+    path = root / "demo.duckdb"
+    with sawubona.open(path) as s:
+        s.ingest(root / "world")
+        report = s.ingest(hostile)
+        assert report.rows_quarantined == 0, report.to_dict()
+        s.analyze()
+    return path

@@ -167,6 +167,70 @@ def analyze(
 
 
 @app.command()
+def report(
+    store: StoreOpt = DEFAULT_STORE,
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "sawubona-report.html"
+    ),
+) -> None:
+    """Write the report: one self-contained HTML file (works offline, prints).
+
+    Example: [bold]sawubona report --out report.html[/bold]
+    """
+    from sawubona.report import write_report
+
+    _must_exist(store)
+    with sawubona.open(store, read_only=True) as s:
+        path = write_report(s, out)
+    console.out.print(f"Wrote {path}")
+
+
+@app.command()
+def serve(
+    store: StoreOpt = DEFAULT_STORE,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Require this token on every request (needed off 127.0.0.1).",
+            envvar="SAWUBONA_TOKEN",
+        ),
+    ] = None,
+) -> None:
+    """Serve the web app (overview, lenses, customers, portraits, JSON API).
+
+    Example: [bold]sawubona serve --store shop.duckdb --port 8765[/bold]
+    """
+    from sawubona.web import check_bind
+    from sawubona.web import serve as run_server
+
+    check_bind(host, token)
+    _must_exist(store)
+    console.out.print(f"Serving {store} at http://{host}:{port}/ (Ctrl+C to stop)")
+    run_server(store, host=host, port=port, token=token)
+
+
+@app.command()
+def customer(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    store: StoreOpt = DEFAULT_STORE,
+    as_json: JsonOpt = False,
+) -> None:
+    """One customer's portrait: who they are, their story, and what not to do now.
+
+    Example: [bold]sawubona customer C0000042[/bold]
+    """
+    _must_exist(store)
+    with sawubona.open(store, read_only=True) as s:
+        p = s.portrait(customer_id)
+    if as_json:
+        _print_json(p.to_dict())
+    else:
+        console.render_portrait(p)
+
+
+@app.command()
 def tables(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:
     """Row counts of every table in the store.
 
@@ -277,8 +341,9 @@ def demo(
             "--no-serve", help="Stop after the load and the report; do not start the web app."
         ),
     ] = False,
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8765,
 ) -> None:
-    """Build a demo world with planted truth, load it, and show what sawubona sees.
+    """Build a demo world with planted truth, load it, analyse it, write the report, serve it.
 
     Example: [bold]sawubona demo --world shop --size small --no-serve[/bold]
     """
@@ -290,13 +355,22 @@ def demo(
         generated = demo_world.generate(folder, world=world, size=size, seed=seed)
         update("loading")
         with sawubona.open(store) as s:
-            report = s.ingest(folder, progress=update)
-    console.render_ingest(report)
+            loaded = s.ingest(folder, progress=update)
+            analysed = s.analyze(progress=update)
+            from sawubona.report import write_report
+
+            report_path = write_report(s, "sawubona-report.html")
+    console.render_ingest(loaded)
+    console.render_analyze(analysed)
     console.out.print(
-        f"Demo world: {generated.out_dir} (planted truth in {generated.truth_path}); store: {store}"
+        f"Demo world: {generated.out_dir} (planted truth in {generated.truth_path}); "
+        f"store: {store}; report: {report_path}"
     )
     if not no_serve:
-        console.out.print("[dim]The web app arrives with the surfaces; nothing to serve yet.[/dim]")
+        from sawubona.web import serve as run_server
+
+        console.out.print(f"Serving the web app at http://127.0.0.1:{port}/ (Ctrl+C to stop)")
+        run_server(store, port=port)
 
 
 def _fresh_demo_store(store: Path) -> None:

@@ -86,6 +86,28 @@ def render_analyze(report: Any) -> None:
     out.print(t)
 
 
+def render_portrait(p: Any) -> None:
+    """A portrait in the terminal: who, what not to do now, sections, recent story."""
+    who = p.who
+    head = f"[bold]{who.get('name') or p.customer_id}[/bold]  customer {p.customer_id}"
+    facts = [f"{k}: {v}" for k, v in who.items() if v not in (None, "", []) and k != "name"]
+    out.print(head, markup=True)
+    out.print(" · ".join(facts), markup=False)
+    if p.do_not:
+        out.print("\n[bold]What not to do now[/bold]")
+        for st in p.do_not:
+            out.print(f"  - {st.text}", markup=False)
+    for name, statements in p.sections.items():
+        if statements:
+            out.print(f"\n[bold]{name.capitalize()}[/bold]")
+            for st in statements:
+                out.print(f"  - {st.text}", markup=False)
+    if p.story:
+        out.print("\n[bold]Recent story[/bold]")
+        for e in p.story[:15]:
+            out.print(f"  {e['at']}  {e['what']}: {e['summary']}", markup=False)
+
+
 def render_rows(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     t = Table(title=title, title_justify="left")
     for c in columns:

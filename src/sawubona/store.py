@@ -36,7 +36,9 @@ from sawubona.errors import StoreBusyError, StoreError, UnknownTableError
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
+    from sawubona.analyze import AnalyzeReport
     from sawubona.ingest.report import IngestReport
+    from sawubona.portrait import Portrait
 
 DEFAULT_STORE = "sawubona.duckdb"
 
@@ -442,6 +444,25 @@ class Store:
             allow_orphans=allow_orphans,
             progress=progress,
         )
+
+    def portrait(self, customer_id: str) -> Portrait:
+        """One customer on one page; see :mod:`sawubona.portrait`."""
+        from sawubona.portrait import build
+
+        return build(self, customer_id)
+
+    def analyze(
+        self,
+        lenses: Sequence[str] | None = None,
+        *,
+        as_of: Any = None,
+        settings: dict[str, Any] | None = None,
+        progress: Any = None,
+    ) -> AnalyzeReport:
+        """Run lenses and write their results; see :func:`sawubona.analyze.analyze`."""
+        from sawubona.analyze import analyze
+
+        return analyze(self, lenses, as_of=as_of, settings=settings, progress=progress)
 
     def export(
         self, out_dir: str | Path, *, fmt: str = "parquet", tables: Sequence[str] | None = None

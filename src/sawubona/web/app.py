@@ -1,0 +1,342 @@
+"""The web app: overview, lens pages, drill-down tables, customer search, portraits, JSON API.
+
+Server-rendered (Jinja2 with autoescape: every piece of customer text is
+escaped), charts as inline SVG, the stylesheet served from the package: no CDN,
+no inline script, so it works offline under a strict Content-Security-Policy.
+It only reads the store (read-only connection) and calls library functions.
+
+Binding: 127.0.0.1 by default. On any other address a token is required, and
+then every request must carry it (``Authorization: Bearer TOKEN``, or
+``?token=TOKEN`` once, which sets a cookie); it is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import math
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+import sawubona
+from sawubona.errors import UnknownCustomerError
+from sawubona.report.overview import build_overview
+
+HERE = Path(__file__).resolve().parent
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass
+class Page:
+    """One page of rows from a table, with what is needed to link to its neighbours."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    size: int
+    params: dict[str, str]
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    def query(self, page: int) -> dict[str, str]:
+        return {**self.params, "page": str(page)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "page": self.page,
+            "page_size": self.size,
+            "pages": self.pages,
+            "rows": self.rows,
+        }
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "·"
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        item = {}
+        for k, v in r.items():
+            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+                v = None
+            elif isinstance(v, dt.datetime | dt.date):
+                v = v.isoformat()
+            item[k] = v
+        out.append(item)
+    return out
+
+
+def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
+    """The FastAPI application over the store at ``store_path`` (opened read-only)."""
+    store = sawubona.open(store_path, read_only=True)
+    lock = threading.Lock()
+    app = FastAPI(
+        title="sawubona",
+        description="Every table, finding and customer portrait of a sawubona store.",
+        version=sawubona.__version__,
+        docs_url=None,  # the interactive docs page loads assets from a CDN: not offline
+        redoc_url=None,
+    )
+    app.state.token = token
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    env = templates.env
+    env.filters["fmt"] = _fmt
+    env.filters["urlencode"] = lambda d: urlencode(d) if isinstance(d, dict) else escape(str(d))
+
+    def ref_link(ref: dict[str, Any]) -> Markup:
+        if not ref or "table" not in ref:
+            return Markup("")
+        params = {k: str(v) for k, v in ref.items() if k != "table" and v is not None}
+        href = f"/table/{escape(ref['table'])}?{escape(urlencode(params))}"
+        return Markup(f'<a class="small" href="{href}">rows</a>')
+
+    env.globals["ref_link"] = ref_link
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        set_cookie = False
+        if app.state.token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            given = given or request.cookies.get("sawubona_token", "")
+            if not given and request.query_params.get("token"):
+                given, set_cookie = request.query_params["token"], True
+            if not hmac.compare_digest(given.encode(), app.state.token.encode()):
+                response: Response = JSONResponse(
+                    {"error": "a token is required: send Authorization: Bearer TOKEN"},
+                    status_code=401,
+                )
+                response.headers.update(SECURITY_HEADERS)
+                return response
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if set_cookie:
+            response.set_cookie("sawubona_token", app.state.token, httponly=True, samesite="strict")
+        return response
+
+    def nav() -> list[str]:
+        from sawubona import lenses
+
+        return list(lenses.available())
+
+    def render(request: Request, template: str, code: int = 200, **ctx: Any) -> HTMLResponse:
+        ctx.update(base="", report=False, nav_lenses=nav())
+        return templates.TemplateResponse(request, template, ctx, status_code=code)
+
+    def page_of(name: str, page: int, size: int, filters: dict[str, str]) -> Page:
+        with lock:
+            if not store.has_table(name):
+                raise HTTPException(404, f"no table {name!r}")
+            t = store.table(name)
+            for col, value in filters.items():
+                if col not in t.columns:
+                    raise HTTPException(400, f"table {name} has no column {col!r}")
+                t = t.filter(t[col].cast("string") == value)
+            total = int(t.count().execute())
+            size = max(1, min(size, MAX_PAGE_SIZE))
+            page = max(1, page)
+            rows = t.limit(size, offset=(page - 1) * size).to_pyarrow().to_pylist()
+            return Page(list(t.columns), rows, total, page, size, filters)
+
+    def filters_of(request: Request) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in request.query_params.items()
+            if k not in ("page", "page_size", "token", "q")
+        }
+
+    def search(q: str | None, page: int, size: int) -> Page:
+        with lock:
+            t = store.table("customers")
+            if q:
+                needle = q.strip().lower()
+                t = t.filter(
+                    t.customer_id.lower().contains(needle)
+                    | t["name"].fill_null("").lower().contains(needle)
+                    | t.email.fill_null("").lower().contains(needle)
+                )
+            total = int(t.count().execute())
+            size = max(1, min(size, MAX_PAGE_SIZE))
+            rows = (
+                t.select("customer_id", "name", "email", "segment", "joined_at")
+                .order_by("customer_id")
+                .limit(size, offset=(max(page, 1) - 1) * size)
+                .to_pyarrow()
+                .to_pylist()
+            )
+            return Page(
+                ["customer_id", "name", "email", "segment", "joined_at"],
+                rows,
+                total,
+                max(page, 1),
+                size,
+                {"q": q} if q else {},
+            )
+
+    # -- HTML pages -----------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview_page(request: Request) -> HTMLResponse:
+        with lock:
+            ov = build_overview(store)
+        return render(request, "overview.html", ov=ov)
+
+    @app.get("/lens/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def lens_page(request: Request, name: str) -> HTMLResponse:
+        with lock:
+            ov = build_overview(store)
+        section = next((s for s in ov.lenses if s.name == name), None)
+        if section is None:
+            return render(
+                request,
+                "error.html",
+                404,
+                status="Not found",
+                message=f"There is no lens called {name}.",
+            )
+        previews = [(t, page_of(t, 1, 10, {})) for t in section.tables]
+        return render(request, "lens.html", s=section, previews=previews)
+
+    @app.get("/table/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def table_page(request: Request, name: str, page: int = 1) -> HTMLResponse:
+        try:
+            data = page_of(name, page, PAGE_SIZE, filters_of(request))
+        except HTTPException as exc:
+            return render(
+                request, "error.html", exc.status_code, status="Not found", message=str(exc.detail)
+            )
+        return render(request, "table.html", name=name, page=data, filters=filters_of(request))
+
+    @app.get("/customers", response_class=HTMLResponse, include_in_schema=False)
+    def customers_page(request: Request, q: str | None = None, page: int = 1) -> HTMLResponse:
+        return render(request, "customers.html", q=q, page=search(q, page, PAGE_SIZE))
+
+    @app.get("/customer/{customer_id}", response_class=HTMLResponse, include_in_schema=False)
+    def portrait_page(request: Request, customer_id: str) -> HTMLResponse:
+        try:
+            with lock:
+                p = store.portrait(customer_id)
+        except UnknownCustomerError as exc:
+            return render(request, "error.html", 404, status="Not found", message=str(exc))
+        return render(request, "portrait.html", p=p)
+
+    @app.get("/data", response_class=HTMLResponse, include_in_schema=False)
+    def data_page(request: Request) -> HTMLResponse:
+        with lock:
+            counts = store.counts()
+        return render(request, "data.html", counts=counts)
+
+    # -- JSON API -------------------------------------------------------------------
+
+    @app.get("/api/overview", tags=["api"])
+    def api_overview() -> dict[str, Any]:
+        """Headline findings of every lens, with n and intervals."""
+        with lock:
+            ov = build_overview(store)
+        return {
+            "store": ov.store,
+            "as_of": ov.as_of.isoformat() if ov.as_of else None,
+            "data": ov.data,
+            "quarantined": ov.quarantined,
+            "lenses": [
+                {
+                    "name": s.name,
+                    "title": s.title,
+                    "status": s.status,
+                    "message": s.message,
+                    "tables": s.tables,
+                    "findings": _jsonable(s.findings),
+                }
+                for s in ov.lenses
+            ],
+        }
+
+    @app.get("/api/tables", tags=["api"])
+    def api_tables() -> dict[str, int]:
+        """Every table in the store and its row count."""
+        with lock:
+            return store.counts()
+
+    @app.get("/api/tables/{name}", tags=["api"])
+    def api_table(
+        request: Request,
+        name: str,
+        page: int = Query(1, ge=1),
+        page_size: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+    ) -> dict[str, Any]:
+        """A page of rows; other query parameters filter by column = value."""
+        data = page_of(name, page, page_size, filters_of(request))
+        out = data.to_dict()
+        out["rows"] = _jsonable(out["rows"])
+        return out
+
+    @app.get("/api/findings", tags=["api"])
+    def api_findings(lens: str | None = None) -> list[dict[str, Any]]:
+        """Findings (sentences with numbers) of every lens, or of one."""
+        data = page_of("findings", 1, MAX_PAGE_SIZE, {"lens": lens} if lens else {})
+        return _jsonable(data.rows)
+
+    @app.get("/api/customers", tags=["api"])
+    def api_customers(
+        q: str | None = None,
+        page: int = Query(1, ge=1),
+        page_size: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+    ) -> dict[str, Any]:
+        """Search customers by id, name or e-mail."""
+        out = search(q, page, page_size).to_dict()
+        out["rows"] = _jsonable(out["rows"])
+        return out
+
+    @app.get("/api/customers/{customer_id}", tags=["api"])
+    def api_customer(customer_id: str) -> Any:
+        """The portrait of one customer."""
+        try:
+            with lock:
+                p = store.portrait(customer_id)
+        except UnknownCustomerError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        d = p.to_dict()
+        d["lenses"] = {k: _jsonable(v) for k, v in d["lenses"].items()}
+        return d
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    app.state.store = store
+    return app
