@@ -87,6 +87,7 @@ def plan_sources(
             staged = read_file(
                 f,
                 staging,
+                progress=_rows_progress(progress, f.name),
                 fmt=tm.options.get("format"),
                 encoding=tm.options.get("encoding"),
                 delimiter=tm.options.get("delimiter"),
@@ -103,6 +104,17 @@ def plan_sources(
                 )
             )
     return sources, notes
+
+
+def _rows_progress(progress: Progress | None, name: str) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    report = progress
+
+    def update(n: int) -> None:
+        report(f"reading {name}", n)
+
+    return update
 
 
 def ingest(
