@@ -39,8 +39,10 @@ CURRENCY = "GBP"
 
 #: Period starts of the 12 monthly usage periods before ``AS_OF`` (telco).
 USAGE_MONTHS = np.array(
-    [np.datetime64(f"{y}-{m:02d}-01T00:00:00", "us") for y, m in
-     [(2024, m) for m in range(7, 13)] + [(2025, m) for m in range(1, 7)]]
+    [
+        np.datetime64(f"{y}-{m:02d}-01T00:00:00", "us")
+        for y, m in [(2024, m) for m in range(7, 13)] + [(2025, m) for m in range(1, 7)]
+    ]
 ).astype(np.int64)
 
 I64 = np.int64
@@ -69,16 +71,11 @@ def iso(t: int) -> str:
 # --------------------------------------------------------------------------- random helpers
 
 
-def choice_p(rng: np.random.Generator, n: int, p: Sequence[float]) -> np.ndarray:
+def choice_p(rng: np.random.Generator, n: int, p: Sequence[float] | np.ndarray) -> np.ndarray:
     """``n`` draws of an index with probabilities ``p`` (normalised), as int64."""
     cp = np.cumsum(np.asarray(p, dtype=float))
     cp /= cp[-1]
     return np.searchsorted(cp, rng.random(n), side="right").astype(I64)
-
-
-def weighted_pick(rng: np.random.Generator, n: int, weights: np.ndarray) -> np.ndarray:
-    """``n`` draws of an index proportional to ``weights`` (fast for large pools)."""
-    return choice_p(rng, n, weights)
 
 
 def pick_count(n_pool: int, share: float, minimum: int) -> int:
@@ -122,13 +119,21 @@ def format_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
 
 
 def labels(values: Sequence[str] | pa.Array, codes: np.ndarray) -> pa.Array:
-    """Strings ``values[codes]``; a negative code gives null."""
+    """Strings ``values[codes]``; a negative code gives null.
+
+    Built as a dictionary array and decoded, which Arrow does several times faster
+    than a ``take`` from a small pool.
+    """
     pool = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
     codes = np.asarray(codes, dtype=I64)
     neg = codes < 0
     if neg.any():
-        return pool.take(pa.array(np.where(neg, 0, codes), mask=neg))
-    return pool.take(pa.array(codes))
+        idx = pa.array(np.where(neg, 0, codes), mask=neg)
+    else:
+        idx = pa.array(codes)
+    if len(pool) == 0:
+        return pa.nulls(len(codes), pa.string())
+    return pa.DictionaryArray.from_arrays(idx, pool).cast(pa.string())
 
 
 def join(*parts: Any) -> pa.Array:
@@ -273,6 +278,7 @@ class Sink:
                     raise ValueError(f"sink column {k}: {len(v)} rows, expected {n}")
                 self.parts[k].append(v)
             else:
+                assert not isinstance(sp, str)
                 dtype, fill = sp
                 if v is None:
                     v = np.full(n, fill, dtype=dtype)
@@ -285,12 +291,15 @@ class Sink:
         out: dict[str, Any] = {}
         for k, sp in self.spec.items():
             if sp == "text":
-                out[k] = (pa.concat_arrays(self.parts[k]) if self.parts[k]
-                          else pa.array([], pa.string()))
+                out[k] = (
+                    pa.concat_arrays(self.parts[k]) if self.parts[k] else pa.array([], pa.string())
+                )
             else:
+                assert not isinstance(sp, str)
                 dtype, _ = sp
-                out[k] = (np.concatenate(self.parts[k]) if self.parts[k]
-                          else np.zeros(0, dtype=dtype))
+                out[k] = (
+                    np.concatenate(self.parts[k]) if self.parts[k] else np.zeros(0, dtype=dtype)
+                )
         return out
 
 
@@ -308,17 +317,50 @@ def take_cols(cols: Mapping[str, Any], index: np.ndarray) -> dict[str, Any]:
 CHANNELS = ("email", "phone", "chat", "social", "store", "app", "web", "letter")
 EMAIL, PHONE, CHAT, SOCIAL, STORE, APP, WEB, LETTER = range(8)
 TP_KINDS = (
-    "inquiry", "reply", "transfer", "callback", "apology", "notification", "marketing",
-    "survey_invite", "acknowledgement", "follow_up", "complaint", "thanks",
+    "inquiry",
+    "reply",
+    "transfer",
+    "callback",
+    "apology",
+    "notification",
+    "marketing",
+    "survey_invite",
+    "acknowledgement",
+    "follow_up",
+    "complaint",
+    "thanks",
 )
-(INQUIRY, REPLY, TRANSFER_K, CALLBACK_K, APOLOGY, NOTIFICATION, MARKETING, SURVEY_INVITE,
- ACKNOWLEDGEMENT, FOLLOW_UP, COMPLAINT, THANKS) = range(12)
+(
+    INQUIRY,
+    REPLY,
+    TRANSFER_K,
+    CALLBACK_K,
+    APOLOGY,
+    NOTIFICATION,
+    MARKETING,
+    SURVEY_INVITE,
+    ACKNOWLEDGEMENT,
+    FOLLOW_UP,
+    COMPLAINT,
+    THANKS,
+) = range(12)
 INBOUND, OUTBOUND = 0, 1
 A_CUSTOMER, A_PERSON, A_BOT, A_SYSTEM = range(4)
 PROMISE_KINDS = ("delivery", "callback", "reply", "refund", "fix", "order_ready", "plan_change")
 ACTION_KINDS = (
-    "upsell", "cross_sell", "price_rise", "fee", "penalty", "discount", "refund", "credit",
-    "compensation", "downgrade_advice", "proactive_help", "gift", "retention_offer",
+    "upsell",
+    "cross_sell",
+    "price_rise",
+    "fee",
+    "penalty",
+    "discount",
+    "refund",
+    "credit",
+    "compensation",
+    "downgrade_advice",
+    "proactive_help",
+    "gift",
+    "retention_offer",
 )
 INSTRUMENTS = ("nps", "csat", "ces")
 NPS, CSAT, CES = range(3)
@@ -328,25 +370,118 @@ ACHIEVED, FAILED, OPEN = range(3)
 SYSTEM_AGENT = -2
 
 TP_SPEC: dict[str, tuple[Any, Any] | str] = {
-    "cust": (I64, -1), "journey": (I64, -1), "at": (I64, 0), "channel": (np.int16, 0),
-    "direction": (np.int8, 1), "actor": (np.int8, A_SYSTEM), "agent": (np.int32, -1),
-    "kind": (np.int16, 0), "text": "text", "tpl": (np.int16, -1), "show_tpl": (bool, False),
+    "cust": (I64, -1),
+    "journey": (I64, -1),
+    "at": (I64, 0),
+    "channel": (np.int16, 0),
+    "direction": (np.int8, 1),
+    "actor": (np.int8, A_SYSTEM),
+    "agent": (np.int32, -1),
+    "kind": (np.int16, 0),
+    "text": "text",
+    "tpl": (np.int16, -1),
+    "show_tpl": (bool, False),
     "begging": (bool, False),
 }
 PROMISE_SPEC: dict[str, tuple[Any, Any] | str] = {
-    "cust": (I64, -1), "journey": (I64, -1), "kind": (np.int16, 0), "made": (I64, 0),
-    "due": (I64, 0), "made_by": (np.int32, SYSTEM_AGENT), "team": (np.int16, -1),
-    "channel": (np.int16, -1), "kept": (I64, -1), "cancelled": (I64, -1),
+    "cust": (I64, -1),
+    "journey": (I64, -1),
+    "kind": (np.int16, 0),
+    "made": (I64, 0),
+    "due": (I64, 0),
+    "made_by": (np.int32, SYSTEM_AGENT),
+    "team": (np.int16, -1),
+    "channel": (np.int16, -1),
+    "kept": (I64, -1),
+    "cancelled": (I64, -1),
     "cancel_reason": "text",
 }
 SURVEY_SPEC: dict[str, tuple[Any, Any] | str] = {
-    "cust": (I64, -1), "journey": (I64, -1), "instrument": (np.int16, NPS),
-    "invited": (I64, 0), "responded": (I64, -1), "score": (np.float64, np.nan),
-    "comment": "text", "agent": (np.int32, -1), "team": (np.int16, -1),
-    "trigger": (np.int8, TRIG_SYSTEM), "concession": (bool, False), "begged": (bool, False),
+    "cust": (I64, -1),
+    "journey": (I64, -1),
+    "instrument": (np.int16, NPS),
+    "invited": (I64, 0),
+    "responded": (I64, -1),
+    "score": (np.float64, np.nan),
+    "comment": "text",
+    "agent": (np.int32, -1),
+    "team": (np.int16, -1),
+    "trigger": (np.int8, TRIG_SYSTEM),
+    "concession": (bool, False),
+    "begged": (bool, False),
 }
 ACTION_SPEC: dict[str, tuple[Any, Any] | str] = {
-    "cust": (I64, -1), "at": (I64, 0), "kind": (np.int16, 0), "amount": (np.float64, np.nan),
-    "initiated": (np.int8, 0), "agent": (np.int32, -1), "journey": (I64, -1),
+    "cust": (I64, -1),
+    "at": (I64, 0),
+    "kind": (np.int16, 0),
+    "amount": (np.float64, np.nan),
+    "initiated": (np.int8, 0),
+    "agent": (np.int32, -1),
+    "journey": (I64, -1),
     "purpose": "text",
 }
+
+#: id prefixes and digit widths of the event tables
+ID_FORMATS = {
+    "journeys": ("J", 9),
+    "touchpoints": ("M", 10),
+    "promises": ("P", 9),
+    "surveys": ("S", 9),
+    "actions": ("X", 9),
+}
+
+
+def event_ids(table: str, numbers: np.ndarray) -> pa.Array:
+    """Ids of rows ``numbers`` (0-based, global) of an event table: ``J000000001``..."""
+    prefix, width = ID_FORMATS[table]
+    return format_ids(prefix, np.asarray(numbers, dtype=I64) + 1, width)
+
+
+def journey_table(
+    number: np.ndarray,
+    cust_ids: pa.Array,
+    cust: np.ndarray,
+    kind: Sequence[str] | pa.Array,
+    kind_code: np.ndarray,
+    started: np.ndarray,
+    ended: np.ndarray,
+    desired: pa.Array,
+    outcome: np.ndarray,
+    reason: pa.Array,
+    value: np.ndarray,
+) -> pa.Table:
+    """The canonical ``journeys`` rows of a block (``ended`` < 0 and NaN value give null)."""
+    n = len(number)
+    has_value = ~np.isnan(value)
+    return assemble(
+        "journeys",
+        n,
+        {
+            "journey_id": event_ids("journeys", number),
+            "customer_id": labels(cust_ids, cust),
+            "kind": labels(kind, kind_code),
+            "started_at": ts(started),
+            "ended_at": ts_opt(ended),
+            "desired_outcome": desired,
+            "outcome": labels(("achieved", "failed", "open"), outcome),
+            "outcome_reason": reason,
+            "value": num(value),
+            "currency": labels((CURRENCY,), np.where(has_value, 0, -1)),
+        },
+    )
+
+
+#: code of each action kind and promise kind
+ACTION = {k: i for i, k in enumerate(ACTION_KINDS)}
+PROMISE = {k: i for i, k in enumerate(PROMISE_KINDS)}
+
+
+def uniform_time(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
+    """``n`` durations uniform in [lo, hi] microseconds, whole seconds."""
+    return to_seconds((lo + rng.random(n) * (hi - lo)).astype(I64))
+
+
+def subset(slots: Mapping[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:
+    """Rows ``rows`` of each array in ``slots``."""
+    idx = pa.array(rows)
+    return {k: v.take(idx) for k, v in slots.items()}

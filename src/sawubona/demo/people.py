@@ -26,23 +26,130 @@ import pyarrow.compute as pc
 from sawubona.demo.common import DAY, HISTORY_START, I64, choice_p, format_ids, join, to_seconds
 
 FIRST_NAMES = (
-    "Amara", "Ben", "Chloe", "Dev", "Elif", "Finn", "Grace", "Hamza", "Isla", "Jonah",
-    "Kemi", "Leo", "Maya", "Nikhil", "Olive", "Pavel", "Quinn", "Rosa", "Sipho", "Tara",
-    "Umar", "Vera", "Wes", "Xena", "Yusuf", "Zara", "Aiden", "Bea", "Carlos", "Dina",
-    "Emil", "Fatima", "Gus", "Hana", "Ivo", "Jade", "Kofi", "Lena", "Milo", "Nia",
-    "Oscar", "Priya", "Rafe", "Sofia", "Theo", "Uma", "Viktor", "Wren", "Yara", "Zeke",
+    "Amara",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Finn",
+    "Grace",
+    "Hamza",
+    "Isla",
+    "Jonah",
+    "Kemi",
+    "Leo",
+    "Maya",
+    "Nikhil",
+    "Olive",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sipho",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wes",
+    "Xena",
+    "Yusuf",
+    "Zara",
+    "Aiden",
+    "Bea",
+    "Carlos",
+    "Dina",
+    "Emil",
+    "Fatima",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Milo",
+    "Nia",
+    "Oscar",
+    "Priya",
+    "Rafe",
+    "Sofia",
+    "Theo",
+    "Uma",
+    "Viktor",
+    "Wren",
+    "Yara",
+    "Zeke",
 )
 LAST_NAMES = (
-    "Abbott", "Banda", "Castillo", "Dlamini", "Evans", "Fischer", "Garcia", "Hughes",
-    "Ibrahim", "Jensen", "Khumalo", "Lopez", "Mensah", "Nowak", "Okafor", "Patel",
-    "Quinlan", "Rossi", "Singh", "Turner", "Ueda", "Varga", "Walsh", "Xu", "Young",
-    "Zulu", "Ahmed", "Brown", "Chen", "Dubois", "Eze", "Flynn", "Gupta", "Horvat",
-    "Ivanova", "Jones", "Kowalski", "Larsen", "Moreau", "Nkosi",
+    "Abbott",
+    "Banda",
+    "Castillo",
+    "Dlamini",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ibrahim",
+    "Jensen",
+    "Khumalo",
+    "Lopez",
+    "Mensah",
+    "Nowak",
+    "Okafor",
+    "Patel",
+    "Quinlan",
+    "Rossi",
+    "Singh",
+    "Turner",
+    "Ueda",
+    "Varga",
+    "Walsh",
+    "Xu",
+    "Young",
+    "Zulu",
+    "Ahmed",
+    "Brown",
+    "Chen",
+    "Dubois",
+    "Eze",
+    "Flynn",
+    "Gupta",
+    "Horvat",
+    "Ivanova",
+    "Jones",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nkosi",
 )
 AGENT_NAMES = (
-    "Alex", "Bongani", "Cara", "Dan", "Esme", "Femi", "Gina", "Harry", "Ines", "Jack",
-    "Kiran", "Lucy", "Marco", "Nomsa", "Owen", "Pippa", "Ravi", "Sara", "Tom", "Ursula",
-    "Vik", "Will", "Yasmin", "Zoe", "Aaron", "Beth", "Callum", "Daisy", "Ella", "Fraser",
+    "Alex",
+    "Bongani",
+    "Cara",
+    "Dan",
+    "Esme",
+    "Femi",
+    "Gina",
+    "Harry",
+    "Ines",
+    "Jack",
+    "Kiran",
+    "Lucy",
+    "Marco",
+    "Nomsa",
+    "Owen",
+    "Pippa",
+    "Ravi",
+    "Sara",
+    "Tom",
+    "Ursula",
+    "Vik",
+    "Will",
+    "Yasmin",
+    "Zoe",
+    "Aaron",
+    "Beth",
+    "Callum",
+    "Daisy",
+    "Ella",
+    "Fraser",
 )
 SEGMENTS = ("consumer", "business", "vip")
 BEHAVIOURS = ("honest", "begging", "selective", "concession", "honest_small_n")
@@ -92,8 +199,9 @@ def make_customers(
     # within the history: density rising slowly (more recent sign-ups)
     u = np.sqrt(rng.random(n) * 0.75 + 0.25) * 2 - 1  # in [0, 1], skewed late
     t_during = HISTORY_START + (u * 700 * DAY).astype(I64)
-    joined = to_seconds(np.where(before, t_before, t_during)
-                        + rng.integers(8, 20, n) * 3_600_000_000)
+    joined = to_seconds(
+        np.where(before, t_before, t_during) + rng.integers(8, 20, n) * 3_600_000_000
+    )
     segment = choice_p(rng, n, segment_p)
     fi = rng.integers(0, len(FIRST_NAMES), n)
     li = rng.integers(0, len(LAST_NAMES), n)
@@ -101,11 +209,24 @@ def make_customers(
     last = pa.array(LAST_NAMES, pa.string()).take(pa.array(li))
     number = np.arange(offset + 1, offset + n + 1, dtype=I64)
     ids = format_ids("C", number, width)
-    email = join(pc.utf8_lower(first), ".", pc.utf8_lower(last), ".",
-                 pc.cast(pa.array(number), pa.string()), "@example.com")
+    email = join(
+        pc.utf8_lower(first),
+        ".",
+        pc.utf8_lower(last),
+        ".",
+        pc.cast(pa.array(number), pa.string()),
+        "@example.com",
+    )
     return Customers(
-        offset=offset, n=n, ids=ids, joined=joined, segment=segment, first=first,
-        name=join(first, " ", last), email=email, sat=rng.standard_normal(n),
+        offset=offset,
+        n=n,
+        ids=ids,
+        joined=joined,
+        segment=segment,
+        first=first,
+        name=join(first, " ", last),
+        email=email,
+        sat=rng.standard_normal(n),
     )
 
 
@@ -134,9 +255,17 @@ class Agents:
         return pa.array(self.teams, pa.string()).take(pa.array(self.team))
 
 
-def make_agents(rng: np.random.Generator, n_customers: int, teams: Sequence[str]) -> Agents:
-    """Agents in ``teams``, about one per 400 customers (30 to 2,500)."""
-    n = int(np.clip(n_customers // 400, 30, 2500))
+def make_agents(
+    rng: np.random.Generator,
+    n_customers: int,
+    teams: Sequence[str],
+    n_agent_teams: int,
+    customers_per_agent: int = 400,
+) -> Agents:
+    """Agents in the first ``n_agent_teams`` of ``teams``, one per
+    ``customers_per_agent`` customers (30 to 3,000); the other teams are accountable
+    for system promises."""
+    n = int(np.clip(n_customers // customers_per_agent, 30, 3000))
     behaviour = np.full(n, HONEST, dtype=I64)
     counts = {
         BEGGING: max(3, round(0.04 * n)),
@@ -147,15 +276,16 @@ def make_agents(rng: np.random.Generator, n_customers: int, teams: Sequence[str]
     order = rng.permutation(n)
     pos = 0
     for b, k in counts.items():
-        behaviour[order[pos:pos + k]] = b
+        behaviour[order[pos : pos + k]] = b
         pos += k
     weight = rng.gamma(6.0, 1 / 6.0, n)
-    weight[behaviour == SMALL_N] = rng.uniform(0.015, 0.05, int((behaviour == SMALL_N).sum()))
+    weight[behaviour == SMALL_N] = rng.uniform(0.08, 0.25, int((behaviour == SMALL_N).sum()))
     return Agents(
         ids=format_ids("A", np.arange(1, n + 1), 4),
         first=pa.array(AGENT_NAMES, pa.string()).take(
-            pa.array(rng.integers(0, len(AGENT_NAMES), n))),
-        team=rng.integers(0, len(teams), n).astype(I64),
+            pa.array(rng.integers(0, len(AGENT_NAMES), n))
+        ),
+        team=rng.integers(0, n_agent_teams, n).astype(I64),
         teams=tuple(teams),
         behaviour=behaviour,
         weight=weight,

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sawubona.demo.common import I64, join
+from sawubona.demo.common import I64, join, labels
 
 # --------------------------------------------------------------------------- templates
 
@@ -91,8 +91,7 @@ def render_many(
 
 def pick(rng: np.random.Generator, pool: Sequence[str], n: int) -> pa.Array:
     """``n`` uniform draws from a pool of phrases."""
-    arr = pa.array(list(pool), pa.string())
-    return arr.take(pa.array(rng.integers(0, len(pool), n)))
+    return labels(pool, rng.integers(0, len(pool), n))
 
 
 # --------------------------------------------------------------------------- shared templates
@@ -190,50 +189,159 @@ BEGGING_SENTENCES = (
 
 # --------------------------------------------------------------------------- personal messages
 
-_GREET = ("Hi", "Hello", "Dear", "Morning", "Hey", "Good afternoon", "Good morning",
-          "Evening", "Hiya", "Hello again", "Hi there", "Afternoon")
+_GREET = (
+    "Hi",
+    "Hello",
+    "Dear",
+    "Morning",
+    "Hey",
+    "Good afternoon",
+    "Good morning",
+    "Evening",
+    "Hiya",
+    "Hello again",
+    "Hi there",
+    "Afternoon",
+)
 _GREET_END = (",", "!", " -", ".", ",", "!")
-_EMP_A = ("Thanks for bearing with me", "Sorry for the wait", "I've just picked up your note",
-          "Really sorry about the hassle", "Thanks for letting us know", "Apologies for the delay",
-          "Thank you for your patience", "Good to hear from you", "I'm sorry this happened",
-          "Thanks for flagging this", "I can see why that was annoying", "Thanks for the detail",
-          "That shouldn't have happened", "I hear you", "Thanks for explaining so clearly",
-          "Sorry you had to chase", "I appreciate you writing in", "What a pain, I'm sorry",
-          "Thanks for sticking with us", "I've read your message twice")
-_EMP_B = (" on this", " this morning", " about this", " - I know it's been a long week",
-          " and for being so patient", "", " today", " and for the photos",
-          " after everything", " - it helps a lot", " while I looked into it", " once again",
-          " so quickly", " and sorry it took me a while", " earlier")
-_ACT_A = ("I've checked", "I went through", "I've had a proper look at", "I dug into",
-          "I've gone over", "I've been looking at", "I spent some time on", "I followed up on",
-          "I rang the team about", "I've reviewed", "I took a closer look at",
-          "I've traced", "I sat down with a colleague over", "I went back through",
-          "I chased up", "I've double-checked")
-_ACT_B = (" and found what went wrong.", " and it's now sorted.", ", and here's where it stands.",
-          " - good news, it's fixed.", " and I've put it right.", " and made a note so it won't recur.",
-          " and updated your account.", ", and I think I've got to the bottom of it.",
-          " and I've sorted the paperwork.", " and it should be fine from here.",
-          " and escalated the bit I couldn't fix myself.", " and corrected the mistake.",
-          ", which was our error, not yours.", " and cleared the block.",
-          " and it's all back to normal now.")
-_DET_A = ("You should see the change by", "Everything should be in place by",
-          "I'll keep an eye on it until", "It will show on your account by",
-          "Expect to hear from me again by", "Give it until", "I've set a reminder for",
-          "It ought to be complete by", "I'll check back in on", "You'll have confirmation by",
-          "The team expects to finish by", "I've noted it will be done by")
-_DET_B = (".", " at the latest.", ", all being well.", " - I'll confirm either way.",
-          ", but shout if not.", " or sooner.", ", fingers crossed.", " and I'll drop you a line.")
-_CLOSE_A = ("If anything else comes up", "Should you need me", "Any questions at all",
-            "If it happens again", "If that doesn't do it", "If something still looks off",
-            "Anything else you need", "If you spot anything odd", "If you'd rather talk it through",
-            "If I missed something", "Whenever you have a minute", "If the app plays up")
-_CLOSE_B = (", just reply here.", ", give me a shout.", ", I'm in until six.",
-            ", reply to this and it comes straight to me.", ", ring me directly.",
-            " - you know where I am.", ", let me know and I'll jump on it.",
-            ", I'll pick it up personally.", ", message me and I'll call you back.",
-            ", just say the word.")
-_SIGN = ("Best,", "Cheers,", "Speak soon,", "Thanks again,", "Take care,", "All the best,",
-         "Kind regards,", "Warmly,", "Thanks,", "Have a good evening,", "Regards,", "Many thanks,")
+_EMP_A = (
+    "Thanks for bearing with me",
+    "Sorry for the wait",
+    "I've just picked up your note",
+    "Really sorry about the hassle",
+    "Thanks for letting us know",
+    "Apologies for the delay",
+    "Thank you for your patience",
+    "Good to hear from you",
+    "I'm sorry this happened",
+    "Thanks for flagging this",
+    "I can see why that was annoying",
+    "Thanks for the detail",
+    "That shouldn't have happened",
+    "I hear you",
+    "Thanks for explaining so clearly",
+    "Sorry you had to chase",
+    "I appreciate you writing in",
+    "What a pain, I'm sorry",
+    "Thanks for sticking with us",
+    "I've read your message twice",
+)
+_EMP_B = (
+    " on this",
+    " this morning",
+    " about this",
+    " - I know it's been a long week",
+    " and for being so patient",
+    "",
+    " today",
+    " and for the photos",
+    " after everything",
+    " - it helps a lot",
+    " while I looked into it",
+    " once again",
+    " so quickly",
+    " and sorry it took me a while",
+    " earlier",
+)
+_ACT_A = (
+    "I've checked",
+    "I went through",
+    "I've had a proper look at",
+    "I dug into",
+    "I've gone over",
+    "I've been looking at",
+    "I spent some time on",
+    "I followed up on",
+    "I rang the team about",
+    "I've reviewed",
+    "I took a closer look at",
+    "I've traced",
+    "I sat down with a colleague over",
+    "I went back through",
+    "I chased up",
+    "I've double-checked",
+)
+_ACT_B = (
+    " and found what went wrong.",
+    " and it's now sorted.",
+    ", and here's where it stands.",
+    " - good news, it's fixed.",
+    " and I've put it right.",
+    " and made a note so it won't recur.",
+    " and updated your account.",
+    ", and I think I've got to the bottom of it.",
+    " and I've sorted the paperwork.",
+    " and it should be fine from here.",
+    " and escalated the bit I couldn't fix myself.",
+    " and corrected the mistake.",
+    ", which was our error, not yours.",
+    " and cleared the block.",
+    " and it's all back to normal now.",
+)
+_DET_A = (
+    "You should see the change by",
+    "Everything should be in place by",
+    "I'll keep an eye on it until",
+    "It will show on your account by",
+    "Expect to hear from me again by",
+    "Give it until",
+    "I've set a reminder for",
+    "It ought to be complete by",
+    "I'll check back in on",
+    "You'll have confirmation by",
+    "The team expects to finish by",
+    "I've noted it will be done by",
+)
+_DET_B = (
+    ".",
+    " at the latest.",
+    ", all being well.",
+    " - I'll confirm either way.",
+    ", but shout if not.",
+    " or sooner.",
+    ", fingers crossed.",
+    " and I'll drop you a line.",
+)
+_CLOSE_A = (
+    "If anything else comes up",
+    "Should you need me",
+    "Any questions at all",
+    "If it happens again",
+    "If that doesn't do it",
+    "If something still looks off",
+    "Anything else you need",
+    "If you spot anything odd",
+    "If you'd rather talk it through",
+    "If I missed something",
+    "Whenever you have a minute",
+    "If the app plays up",
+)
+_CLOSE_B = (
+    ", just reply here.",
+    ", give me a shout.",
+    ", I'm in until six.",
+    ", reply to this and it comes straight to me.",
+    ", ring me directly.",
+    " - you know where I am.",
+    ", let me know and I'll jump on it.",
+    ", I'll pick it up personally.",
+    ", message me and I'll call you back.",
+    ", just say the word.",
+)
+_SIGN = (
+    "Best,",
+    "Cheers,",
+    "Speak soon,",
+    "Thanks again,",
+    "Take care,",
+    "All the best,",
+    "Kind regards,",
+    "Warmly,",
+    "Thanks,",
+    "Have a good evening,",
+    "Regards,",
+    "Many thanks,",
+)
 
 
 def personal_text(
@@ -242,11 +350,13 @@ def personal_text(
     agent: pa.Array,
     detail: pa.Array,
     when: pa.Array,
+    extra: pa.Array | None = None,
 ) -> pa.Array:
     """Individually composed messages from a person (no two near-duplicates).
 
     ``detail`` names what the message is about ("your order J00001234"),
-    ``when`` a date ("14 March"), ``agent`` the writer's first name.
+    ``when`` a date ("14 March"), ``agent`` the writer's first name; ``extra``
+    (e.g. a begging sentence, starting with a space) goes before the sign-off.
     """
     n = len(first)
     if n == 0:
@@ -258,51 +368,124 @@ def personal_text(
     close_text = join(" ", pick(rng, _CLOSE_A, n), pick(rng, _CLOSE_B, n))
     close_text = pc.if_else(with_close, close_text, "")
     return join(
-        pick(rng, _GREET, n), " ", first, pick(rng, _GREET_END, n), " ",
-        pick(rng, _EMP_A, n), pick(rng, _EMP_B, n), ". ",
-        pick(rng, _ACT_A, n), " ", detail, pick(rng, _ACT_B, n),
-        det_text, close_text, " ", pick(rng, _SIGN, n), " ", agent,
+        pick(rng, _GREET, n),
+        " ",
+        first,
+        pick(rng, _GREET_END, n),
+        " ",
+        pick(rng, _EMP_A, n),
+        pick(rng, _EMP_B, n),
+        ". ",
+        pick(rng, _ACT_A, n),
+        " ",
+        detail,
+        pick(rng, _ACT_B, n),
+        det_text,
+        close_text,
+        "" if extra is None else extra,
+        " ",
+        pick(rng, _SIGN, n),
+        " ",
+        agent,
     )
 
 
 # --------------------------------------------------------------------------- customer messages
 
-_IN_OPEN = ("Hi,", "Hello,", "Hi there,", "Hey,", "Good morning,", "", "To whom it may concern,",
-            "Hello again,")
-_IN_CHASE = ("I'm still waiting to hear back about", "Nobody has replied about",
-             "Chasing again about", "Any news on", "Third time asking about",
-             "Can someone please look at", "Still no answer on")
-_IN_END = ("Thanks.", "Please help.", "Cheers", "Thanks in advance.", "", "Regards",
-           "This is really frustrating.", "Can you call me?", "Thank you")
+_IN_OPEN = (
+    "Hi,",
+    "Hello,",
+    "Hi there,",
+    "Hey,",
+    "Good morning,",
+    "",
+    "To whom it may concern,",
+    "Hello again,",
+)
+_IN_CHASE = (
+    "I'm still waiting to hear back about",
+    "Nobody has replied about",
+    "Chasing again about",
+    "Any news on",
+    "Third time asking about",
+    "Can someone please look at",
+    "Still no answer on",
+)
+_IN_END = (
+    "Thanks.",
+    "Please help.",
+    "Cheers",
+    "Thanks in advance.",
+    "",
+    "Regards",
+    "This is really frustrating.",
+    "Can you call me?",
+    "Thank you",
+)
 
 
 def inquiry_text(rng: np.random.Generator, problem: pa.Array, detail: pa.Array) -> pa.Array:
     """A customer's first message: greeting, the problem, the reference, a closing."""
     n = len(problem)
-    return join(pick(rng, _IN_OPEN, n), " ", problem, " (", detail, "). ", pick(rng, _IN_END, n))
+    return pc.utf8_trim_whitespace(
+        join(pick(rng, _IN_OPEN, n), " ", problem, " (", detail, "). ", pick(rng, _IN_END, n))
+    )
 
 
 def chaser_text(rng: np.random.Generator, detail: pa.Array) -> pa.Array:
     """A customer chasing an earlier contact."""
     n = len(detail)
-    return join(pick(rng, _IN_OPEN, n), " ", pick(rng, _IN_CHASE, n), " ", detail, ". ",
-                pick(rng, _IN_END, n))
+    return pc.utf8_trim_whitespace(
+        join(
+            pick(rng, _IN_OPEN, n),
+            " ",
+            pick(rng, _IN_CHASE, n),
+            " ",
+            detail,
+            ". ",
+            pick(rng, _IN_END, n),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- survey comments
 
-_COMMENT_LOW = ("Took far too long.", "Nobody called me back.", "Still not fixed.",
-                "I had to explain everything three times.", "Passed from pillar to post.",
-                "Very disappointed.", "They ran out again.", "Arrived late and nobody said sorry.",
-                "Promised a callback that never came.", "Waste of my time.",
-                "The price keeps going up.", "Not what I ordered.")
-_COMMENT_MID = ("It was okay in the end.", "Fine, but slow.", "Got there eventually.",
-                "Friendly but I had to chase.", "Average.", "Would be better with fewer steps.",
-                "Sorted, but it took two calls.", "Okay service.")
-_COMMENT_HIGH = ("Quick and friendly.", "Sorted first time, thank you!", "Brilliant service.",
-                 "Really helpful person.", "Easy and fast.", "Lovely as always.",
-                 "Couldn't ask for more.", "Great, thanks!", "Very happy.",
-                 "Went above and beyond.")
+_COMMENT_LOW = (
+    "Took far too long.",
+    "Nobody called me back.",
+    "Still not fixed.",
+    "I had to explain everything three times.",
+    "Passed from pillar to post.",
+    "Very disappointed.",
+    "They ran out again.",
+    "Arrived late and nobody said sorry.",
+    "Promised a callback that never came.",
+    "Waste of my time.",
+    "The price keeps going up.",
+    "Not what I ordered.",
+)
+_COMMENT_MID = (
+    "It was okay in the end.",
+    "Fine, but slow.",
+    "Got there eventually.",
+    "Friendly but I had to chase.",
+    "Average.",
+    "Would be better with fewer steps.",
+    "Sorted, but it took two calls.",
+    "Okay service.",
+)
+_COMMENT_HIGH = (
+    "Quick and friendly.",
+    "Sorted first time, thank you!",
+    "Brilliant service.",
+    "Really helpful person.",
+    "Easy and fast.",
+    "Lovely as always.",
+    "Couldn't ask for more.",
+    "Great, thanks!",
+    "Very happy.",
+    "Went above and beyond.",
+)
 
 
 def comments(rng: np.random.Generator, band: np.ndarray) -> pa.Array:
