@@ -1,0 +1,495 @@
+"""Best plan: each customer's real months priced on every open plan.
+
+prep (Ibis, where the data lives): each customer's latest main-plan
+subscription; their usage per month and metric over the recent window, on that
+plan only (``usage.plan_id`` when it is filled in, else the periods that lie
+inside the subscription). model (NumPy, :mod:`.bills`): a dense customers ×
+months × metrics array priced on every plan. report: ``giving_best_plan`` (one
+row per customer and plan), best-plan gifts and findings.
+
+A plan is recommended only when it would have been cheaper in *most* of the
+customer's months (more than ``most_months_share`` of them), saves at least
+``min_saving_per_year``, and the customer has ``min_months`` months or more —
+otherwise the verdict says why there is none. Two options are given: the
+**cheapest** (largest saving; it may be a *bigger* plan when overage makes the
+current one dear) and, when it differs, the **like-for-like** one (the largest
+saving among plans that include at least everything the current plan does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sawubona.lenses.base import Finding
+from sawubona.lenses.giving import messages
+from sawubona.lenses.giving.bills import Choice, Comparison, Tariffs, choose, compare
+from sawubona.lenses.giving.common import (
+    add_months,
+    gifts_table,
+    money,
+    month_floor,
+    month_index,
+    share_confidence,
+    to_json,
+)
+from sawubona.stats import wilson
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from sawubona.lenses.giving.lens import Context
+
+VERDICTS = ("switch", "stay", "no_verdict", "no_usage", "left")
+
+
+@dataclass
+class Window:
+    """The months looked at: ``first`` … ``first + months − 1``."""
+
+    first: dt.datetime
+    months: int
+    last_start: dt.datetime  # latest period_start counted (a period needs min_period_days seen)
+
+    @classmethod
+    def at(cls, as_of: dt.datetime, months: int, min_period_days: int) -> Window:
+        last_start = as_of - dt.timedelta(days=min_period_days)
+        first = add_months(month_floor(last_start), -(months - 1))
+        return cls(first, months, last_start)
+
+    def labels(self) -> list[dt.datetime]:
+        return [add_months(self.first, i) for i in range(self.months)]
+
+
+def current_subscriptions(ctx: Context, tariffs: Tariffs) -> ir.Table:
+    """Each customer's latest main-plan subscription started by ``as_of``."""
+    subs = ctx.data.until("subscriptions")
+    subs = subs.filter(subs.plan_id.isin(tariffs.plan_ids))
+    w = ibis.window(group_by="customer_id", order_by=[ibis.desc("started_at"), "plan_id"])
+    latest = subs.mutate(_rn=ibis.row_number().over(w)).filter(lambda t: t._rn == 0)
+    return latest.select(
+        "customer_id",
+        "plan_id",
+        "started_at",
+        "ended_at",
+        "monthly_fee_paid",
+        active=latest.ended_at.isnull() | (latest.ended_at > ctx.as_of),
+    )
+
+
+def monthly_usage(ctx: Context, current: ir.Table, tariffs: Tariffs, window: Window) -> ir.Table:
+    """Use per customer × period × metric on the customer's current plan, in the window."""
+    u = ctx.data.until("usage")
+    u = u.filter(
+        (u.period_start >= window.first)
+        & (u.period_start <= window.last_start)
+        & u.metric.isin(list(tariffs.metrics))
+    )
+    cur = current.select("customer_id", _plan="plan_id", _start="started_at", _end="ended_at")
+    j = u.join(cur, "customer_id")
+    # the billing record's plan when there is one (Megaline bills some use after churn_date),
+    # else the periods that lie inside the subscription
+    inside = (j.period_start >= j._start) & (j._end.isnull() | (j.period_start < j._end))
+    j = j.filter(ibis.ifelse(j.plan_id.isnull(), inside, j.plan_id == j._plan))
+    return j.group_by(["customer_id", "period_start", "metric"]).aggregate(
+        quantity=j.quantity.sum()
+    )
+
+
+@dataclass
+class Dense:
+    """Usage as arrays, one row per customer of ``customers``."""
+
+    customers: pa.Table  # customer_id, plan_id, started_at, ended_at, monthly_fee_paid, active
+    usage: np.ndarray  # (C, M, K)
+    observed: np.ndarray  # (C, M)
+    current: np.ndarray  # (C,) index into tariffs
+    fee_paid: np.ndarray  # (C,)
+
+
+def densify(customers: pa.Table, long: pa.Table, tariffs: Tariffs, window: Window) -> Dense:
+    """Long usage rows → a dense ``customers × months × metrics`` array."""
+    c = customers.num_rows
+    m, k = window.months, len(tariffs.metrics)
+    usage = np.zeros((c, m, k))
+    observed = np.zeros((c, m), bool)
+    if long.num_rows:
+        ids = customers.column("customer_id").combine_chunks()
+        ci = np.asarray(pc.index_in(long.column("customer_id"), value_set=ids).fill_null(-1))
+        mi = month_index(long.column("period_start"), window.first)
+        ki = np.asarray(
+            pc.index_in(long.column("metric"), value_set=pa.array(tariffs.metrics)).fill_null(-1)
+        )
+        q = np.asarray(long.column("quantity").fill_null(0.0), dtype=float)
+        ok = (ci >= 0) & (ki >= 0) & (mi >= 0) & (mi < m)
+        ci, mi, ki, q = ci[ok], mi[ok], ki[ok], q[ok]
+        _scatter_add(usage, ci, mi, ki, q)
+        observed[ci, mi] = True
+    plan_pos = pc.index_in(customers.column("plan_id"), value_set=pa.array(tariffs.plan_ids))
+    current = np.asarray(plan_pos.fill_null(-1), dtype=np.int64)
+    fee = customers.column("monthly_fee_paid").cast(pa.float64())
+    fee_paid = np.asarray(fee.fill_null(float("nan")), dtype=float)
+    return Dense(customers, usage, observed, current, fee_paid)
+
+
+def _scatter_add(
+    usage: np.ndarray, ci: np.ndarray, mi: np.ndarray, ki: np.ndarray, q: np.ndarray
+) -> None:
+    c, m, k = usage.shape
+    flat = (ci * m + mi) * k + ki
+    usage.reshape(-1)[:] += np.bincount(flat, weights=q, minlength=c * m * k)
+
+
+@dataclass
+class BestPlan:
+    table: pa.Table  # giving_best_plan
+    gifts: pa.Table
+    per_customer: pa.Table  # customer_id, current_plan_id, months_observed, verdict, ...
+    findings: list[Finding]
+
+
+def run(ctx: Context, tariffs: Tariffs) -> BestPlan:
+    s = ctx.settings
+    window = Window.at(ctx.as_of, int(s["history_months"]), int(s["min_period_days"]))
+    current = current_subscriptions(ctx, tariffs)
+    customers = current.order_by("customer_id").to_pyarrow()
+    long = monthly_usage(ctx, current, tariffs, window).to_pyarrow()
+    dense = densify(customers, long, tariffs, window)
+    cmp = compare(
+        dense.usage, dense.observed, dense.current, dense.fee_paid, tariffs, keep_bills=True
+    )
+    choice = choose(
+        cmp,
+        dense.current,
+        tariffs,
+        min_months=int(s["min_months"]),
+        most_months_share=float(s["most_months_share"]),
+        min_saving_per_year=float(s["min_saving_per_year"]),
+    )
+    active = np.asarray(customers.column("active").fill_null(True), dtype=bool)
+    verdict = _verdicts(cmp, choice, active, int(s["min_months"]))
+    gifts = _gifts(ctx, tariffs, window, dense, cmp, choice, active)
+    table = _plan_table(tariffs, window, dense, cmp, choice)
+    per_customer = pa.table(
+        {
+            "customer_id": customers.column("customer_id"),
+            "current_plan_id": customers.column("plan_id"),
+            "monthly_fee_paid": pa.array(
+                dense.fee_paid, pa.float64(), mask=np.isnan(dense.fee_paid)
+            ),
+            "months_observed": pa.array(cmp.months),
+            "best_plan_verdict": pa.array(np.array(VERDICTS, dtype=object)[verdict]),
+            "best_plan_id": _plan_labels(tariffs, np.where(verdict == 0, choice.cheapest, -1)),
+            "best_plan_saving_per_year": _pick(
+                choice.saving_per_year, choice.cheapest, verdict == 0
+            ),
+        }
+    )
+    findings = _findings(ctx, tariffs, dense, cmp, choice, verdict, gifts)
+    return BestPlan(table, gifts, per_customer, findings)
+
+
+def _verdicts(cmp: Comparison, choice: Choice, active: np.ndarray, min_months: int) -> np.ndarray:
+    v = np.where(choice.cheapest >= 0, 0, 1)
+    v = np.where(cmp.months < max(min_months, 1), 2, v)
+    v = np.where(cmp.months == 0, 3, v)
+    return np.where(~active, 4, v)
+
+
+def _plan_labels(tariffs: Tariffs, idx: np.ndarray) -> pa.Array:
+    ids = pa.array(tariffs.plan_ids, pa.string())
+    return (
+        ids.take(pa.array(np.maximum(idx, 0), mask=idx < 0))
+        if len(idx)
+        else pa.array([], pa.string())
+    )
+
+
+def _pick(values: np.ndarray, idx: np.ndarray, where: np.ndarray) -> pa.Array:
+    rows = np.arange(len(idx))
+    got = values[rows, np.maximum(idx, 0)] if len(idx) else np.zeros(0)
+    got = np.round(got, 2)
+    return pa.array(got, pa.float64(), mask=~where | (idx < 0))
+
+
+def _gifts(
+    ctx: Context,
+    tariffs: Tariffs,
+    window: Window,
+    dense: Dense,
+    cmp: Comparison,
+    choice: Choice,
+    active: np.ndarray,
+) -> pa.Table:
+    give = active & (choice.cheapest >= 0)
+    rows_c = np.flatnonzero(give)
+    extra = rows_c[
+        (choice.like_for_like[rows_c] >= 0)
+        & (choice.like_for_like[rows_c] != choice.cheapest[rows_c])
+    ]
+    cust = np.r_[rows_c, extra]
+    plan = np.r_[choice.cheapest[rows_c], choice.like_for_like[extra]]
+    kind = ["best_plan_cheaper"] * len(rows_c) + ["best_plan_like_for_like"] * len(extra)
+    if not len(cust):
+        return gifts_table({"customer_id": []})
+    ids = dense.customers.column("customer_id").combine_chunks()
+    cust_ids = ids.take(pa.array(cust)).to_pylist()
+    cur = dense.current[cust]
+    saving = choice.saving_per_year[cust, plan]
+    months = cmp.months[cust]
+    cheaper = cmp.cheaper_months[cust, plan]
+    conf = share_confidence(cheaper, months)
+    first = ctx.first_names(cust_ids)
+    labels = window.labels()
+    month_key = [t.strftime("%Y-%m") for t in labels]
+    month_day = [t.date().isoformat() for t in labels]
+    assert cmp.bills is not None and cmp.current_bills is not None
+    # the numbers of every gift at once (NumPy); the loop below only formats them
+    obs = dense.observed[cust]
+    cur_b = np.round(cmp.current_bills[cust].astype(float), 2)
+    alt_b = np.round(cmp.bills[cust, plan].astype(float), 2)
+    n_obs = obs.sum(axis=1)
+    paid_month = np.where(obs, cur_b, 0.0).sum(axis=1) / np.maximum(n_obs, 1)
+    gap = np.where(obs, cur_b - alt_b, np.inf)
+    worst = gap.argmin(axis=1)
+    dearer = np.take_along_axis(gap, worst[:, None], axis=1)[:, 0] < 0
+    cur_rows = np.where(obs, cur_b, np.nan).tolist()
+    alt_rows = np.where(obs, alt_b, np.nan).tolist()
+    obs_rows = [np.flatnonzero(r).tolist() for r in obs]
+    fee_paid = np.where(np.isnan(dense.fee_paid[cust]), tariffs.fee[cur], dense.fee_paid[cust])
+    covers = [[tariffs.covers(a, b) for b in range(tariffs.n)] for a in range(tariffs.n)]
+    rule = (
+        f"cheaper in more than {float(ctx.settings['most_months_share']):.0%} of the months "
+        f"and saving at least {float(ctx.settings['min_saving_per_year']):g} a year"
+    )
+    metrics = list(tariffs.metrics)
+    evidence, texts = [], []
+    for i in range(len(cust)):
+        p, q = int(plan[i]), int(cur[i])
+        seen = obs_rows[i]
+        lfl = covers[p][q]
+        bigger = bool(tariffs.fee[p] > tariffs.fee[q])
+        evidence.append(
+            to_json(
+                {
+                    "rule": rule,
+                    "current_plan": tariffs.plan_ids[q],
+                    "plan": tariffs.plan_ids[p],
+                    "like_for_like": lfl,
+                    "direction": "bigger" if bigger else "smaller",
+                    "fee_paid": round(float(fee_paid[i]), 2),
+                    "plan_fee": float(tariffs.fee[p]),
+                    "months": [month_key[j] for j in seen],
+                    "current_bills": [cur_rows[i][j] for j in seen],
+                    "plan_bills": [alt_rows[i][j] for j in seen],
+                    "months_cheaper": int(cheaper[i]),
+                    "saving_per_year": round(float(saving[i]), 2),
+                    "formula": "fee + sum of max(0, rounded use - allowance) x overage",
+                    "rows": {
+                        "usage": {
+                            "customer_id": cust_ids[i],
+                            "period_start": [month_day[j] for j in seen],
+                            "metric": metrics,
+                        },
+                        "subscriptions": {
+                            "customer_id": cust_ids[i],
+                            "plan_id": tariffs.plan_ids[q],
+                        },
+                        "plans": {"plan_id": [tariffs.plan_ids[q], tariffs.plan_ids[p]]},
+                    },
+                }
+            )
+        )
+        w = int(worst[i])
+        texts.append(
+            messages.best_plan(
+                first=first[i],
+                current=tariffs.names[q],
+                plan=tariffs.names[p],
+                months=len(seen),
+                cheaper=int(cheaper[i]),
+                paid_per_month=float(paid_month[i]),
+                saving_per_year=float(saving[i]),
+                bigger=bigger,
+                like_for_like=lfl,
+                dearer_month=labels[w] if dearer[i] else None,
+                dearer_by=float(alt_b[i, w] - cur_b[i, w]) if dearer[i] else 0.0,
+                currency=ctx.currency,
+            )
+        )
+    plan_ids = pa.array(tariffs.plan_ids, pa.string())
+    return gifts_table(
+        {
+            "gift_id": [
+                f"{k}:{c}:{tariffs.plan_ids[p]}"
+                for k, c, p in zip(kind, cust_ids, plan, strict=True)
+            ],
+            "customer_id": cust_ids,
+            "kind": kind,
+            "plan_id": plan_ids.take(pa.array(plan)),
+            "current_plan_id": plan_ids.take(pa.array(cur)),
+            "value_per_year": np.round(saving, 2),
+            "currency": [ctx.currency] * len(cust),
+            "recurring": [True] * len(cust),
+            "confidence": np.round(conf, 3),
+            "evidence": evidence,
+            "message": texts,
+            "source_table": ["usage"] * len(cust),
+            "source_ids": cust_ids,
+        }
+    )
+
+
+def _plan_table(
+    tariffs: Tariffs, window: Window, dense: Dense, cmp: Comparison, choice: Choice
+) -> pa.Table:
+    """``giving_best_plan``: per customer with usage × (open plans and their own plan)."""
+    _c, p = cmp.total.shape
+    is_cur = dense.current[:, None] == np.arange(p)[None, :]
+    keep = (tariffs.open_now[None, :] | is_cur) & (cmp.months[:, None] > 0)
+    ci, pi = np.nonzero(keep)
+    assert cmp.bills is not None and cmp.current_bills is not None
+    cur_rows = is_cur[ci, pi]
+    bills = np.where(cur_rows[:, None], cmp.current_bills[ci], cmp.bills[ci, pi])
+    bills = np.round(bills.astype(float), 2)
+    total = np.where(cur_rows, cmp.current_total[ci], cmp.total[ci, pi])
+    m = window.months
+    values = pa.array(bills.reshape(-1), pa.float64(), mask=np.isnan(bills.reshape(-1)))
+    offsets = pa.array(np.arange(len(ci) + 1, dtype=np.int32) * m)
+    rec = np.where(
+        choice.cheapest[ci] == pi,
+        np.where(choice.like_for_like[ci] == pi, "cheapest, like_for_like", "cheapest"),
+        np.where(choice.like_for_like[ci] == pi, "like_for_like", ""),
+    )
+    months = cmp.months[ci]
+    plan_ids = pa.array(tariffs.plan_ids, pa.string())
+    share = choice.share_cheaper[ci, pi]
+    saving = choice.saving_per_year[ci, pi]
+    return pa.table(
+        {
+            "customer_id": dense.customers.column("customer_id")
+            .combine_chunks()
+            .take(pa.array(ci)),
+            "plan_id": plan_ids.take(pa.array(pi)),
+            "is_current": pa.array(cur_rows),
+            "open_to_new": pa.array(tariffs.open_now[pi]),
+            "months": pa.array(months),
+            "total": pa.array(np.round(total, 2)),
+            "mean_bill": pa.array(np.round(total / np.maximum(months, 1), 2)),
+            "months_cheaper": pa.array(np.where(cur_rows, 0, cmp.cheaper_months[ci, pi])),
+            "share_cheaper": pa.array(np.where(cur_rows, np.nan, share), mask=cur_rows),
+            "saving_per_year": pa.array(np.round(np.where(cur_rows, 0.0, saving), 2)),
+            "qualifies": pa.array(choice.qualifies[ci, pi]),
+            "recommended": pc.if_else(
+                pa.array(rec != ""), pa.array(rec.astype(object), pa.string()), None
+            ),
+            "window_start": pa.array([window.first] * len(ci), pa.timestamp("us")),
+            "bills": pa.ListArray.from_arrays(offsets, values),
+        }
+    )
+
+
+def _findings(
+    ctx: Context,
+    tariffs: Tariffs,
+    dense: Dense,
+    cmp: Comparison,
+    choice: Choice,
+    verdict: np.ndarray,
+    gifts: pa.Table,
+) -> list[Finding]:
+    out: list[Finding] = []
+    cur_money = ctx.currency
+    judged = verdict <= 1
+    n = int(judged.sum())
+    k = int((verdict == 0).sum())
+    if n:
+        low, high = wilson(k, n)
+        savings = choice.saving_per_year[np.arange(len(verdict)), np.maximum(choice.cheapest, 0)]
+        sv = savings[verdict == 0]
+        total = float(sv.sum()) if k else 0.0
+        text = (
+            f"{k} of {n} current customers with enough usage history ({k / n:.0%}) would have paid "
+            f"less on another open plan in most of their months"
+        )
+        if k:
+            text += (
+                f": together {money(total, cur_money)} a year, "
+                f"{money(float(np.median(sv)), cur_money)} each at the median"
+            )
+        out.append(
+            Finding(
+                "giving",
+                "best_plan_overpaying",
+                text + ".",
+                value=k / n,
+                n=n,
+                low=float(low),
+                high=float(high),
+                table="giving_gifts",
+                where={"kind": "best_plan_cheaper"},
+                severity="action" if k else "info",
+            )
+        )
+    for q in range(tariffs.n):
+        on = judged & (dense.current == q)
+        nq = int(on.sum())
+        if not nq:
+            continue
+        kq = int((on & (verdict == 0)).sum())
+        low, high = wilson(kq, nq)
+        targets = choice.cheapest[on & (verdict == 0)]
+        top = ""
+        if kq:
+            best = np.bincount(targets, minlength=tariffs.n).argmax()
+            top = f", most often to {tariffs.names[best]}"
+        out.append(
+            Finding(
+                "giving",
+                f"best_plan_on_{tariffs.plan_ids[q]}",
+                f"On {tariffs.names[q]}: {kq} of {nq} customers ({kq / nq:.0%}) would have paid "
+                f"less on another plan in most months{top}.",
+                value=kq / nq,
+                n=nq,
+                low=float(low),
+                high=float(high),
+                table="giving_customers",
+                where={"current_plan_id": tariffs.plan_ids[q], "best_plan_verdict": "switch"},
+            )
+        )
+    bigger = (verdict == 0) & (
+        tariffs.fee[np.maximum(choice.cheapest, 0)] > tariffs.fee[np.maximum(dense.current, 0)]
+    )
+    if bigger.any():
+        out.append(
+            Finding(
+                "giving",
+                "best_plan_bigger",
+                f"{int(bigger.sum())} customers pay so much overage that a bigger plan would have "
+                "cost them less: telling them is a gift, not an upsell.",
+                value=float(bigger.sum()),
+                n=n,
+                table="giving_gifts",
+                where={"kind": "best_plan_cheaper"},
+            )
+        )
+    short = int((verdict == 2).sum())
+    if short:
+        out.append(
+            Finding(
+                "giving",
+                "best_plan_no_verdict",
+                f"{short} current customers have fewer than {int(ctx.settings['min_months'])} "
+                "months of usage on their plan: no verdict yet.",
+                value=float(short),
+                table="giving_customers",
+                where={"best_plan_verdict": "no_verdict"},
+            )
+        )
+    return out
