@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup demo test lint format typecheck pytest bench clean browser
+.PHONY: setup demo test lint format typecheck pytest bench clean browser reference-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ setup: $(STAMP) ## create .venv and install sawubona with its development tools
 demo: setup ## build the demo world, load it, analyse it, write the report (and serve the web app)
 	$(BIN)/sawubona demo $(ARGS)
 
-test: setup lint typecheck browser pytest ## everything CI runs: ruff, mypy, the whole pytest suite
+test: setup lint typecheck browser reference-env pytest ## everything CI runs: ruff, mypy, all of pytest
+
+reference-env: ## lifetimes 0.11.3 in its own virtualenv: the drift lens's reference implementation
+	bash bench/reference_env.sh
 
 browser: $(CHROMIUM) ## Debian's Chromium for the browser tests (Playwright drives it)
 
@@ -43,8 +46,8 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: setup ## measure the DESIGN.md §7 targets; appends to bench/RESULTS.md
+bench: setup reference-env ## measure the DESIGN.md §7 targets; appends to bench/RESULTS.md
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache sawubona-demo sawubona.duckdb
+	rm -rf $(VENV) bench/.ref-venv .pytest_cache .mypy_cache .ruff_cache sawubona-demo sawubona.duckdb

@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_generate.py", "bench_ingest.py"]
+SCRIPTS = [
+    "bench_generate.py",
+    "bench_ingest.py",
+    "bench_experience.py",
+    "bench_promises.py",
+    "bench_giving.py",
+    "bench_drift.py",
+    "bench_voice.py",
+    "bench_touch.py",
+]
 
 if __name__ == "__main__":
     args = sys.argv[1:] or ["--size", "small"]
