@@ -1,0 +1,90 @@
+"""Near-duplicate clusters from MinHash signatures: LSH banding, verification, union.
+
+1. **Banding.** The ``permutations`` signature values are cut into ``bands``
+   bands of ``rows = permutations / bands`` values. Two documents whose values
+   agree on a whole band fall in the same bucket of that band; a pair with
+   Jaccard similarity ``s`` shares at least one bucket with probability
+   ``1 − (1 − s^rows)^bands`` (128 permutations in 32 bands: 0.87 at s = 0.5,
+   0.99 at s = 0.6, 0.02 at s = 0.15).
+2. **Candidates.** Inside a bucket every document is paired with the bucket's
+   first document only (a star, not all pairs), so the work stays linear
+   even when a template fills a bucket with a hundred thousand messages.
+   Pairs already in one cluster are skipped.
+3. **Verification.** A candidate pair is kept when its estimated similarity
+   (share of equal signature values over all permutations) reaches
+   ``threshold``; this removes the chance collisions of step 1 (most
+   candidates: common phrases fill buckets).
+4. **Union.** Kept pairs join clusters (connected components, SciPy), band
+   after band; a cluster's label is its smallest document index, so labels do
+   not depend on the order pairs were found in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from sawubona.lenses.touch.minhash import similarity, splitmix64
+
+I64 = npt.NDArray[np.int64]
+
+
+def band_keys(sig: npt.NDArray[np.uint32], band: int, rows: int) -> npt.NDArray[np.uint64]:
+    """One 64-bit key per document for band ``band``."""
+    values = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
+    key = splitmix64(values[:, 0] + np.uint64(band))
+    for r in range(1, rows):
+        key = splitmix64(key ^ values[:, r])
+    return key
+
+
+def candidates(key: npt.NDArray[np.uint64]) -> tuple[I64, I64]:
+    """Pairs (document, first document of its bucket) for every bucket of 2 or more."""
+    order = np.argsort(key, kind="stable")
+    sorted_keys = key[order]
+    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
+    rep = order[start]
+    member = ~first
+    return order[member].astype(np.int64), rep[member].astype(np.int64)
+
+
+def _merge(labels: I64, i: I64, j: I64) -> None:
+    """Union the clusters of ``i[m]`` and ``j[m]`` in place (label = smallest member)."""
+    li, lj = labels[i], labels[j]
+    nodes, inverse = np.unique(np.r_[li, lj], return_inverse=True)
+    m = len(li)
+    graph = sparse.coo_matrix(
+        (np.ones(m, np.int8), (inverse[:m], inverse[m:])), shape=(len(nodes), len(nodes))
+    )
+    _, comp = connected_components(graph, directed=False)
+    smallest = np.full(comp.max() + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(smallest, comp, nodes)
+    new_of_node = smallest[comp]
+    pos = np.searchsorted(nodes, labels)
+    pos_clipped = np.minimum(pos, len(nodes) - 1)
+    hit = nodes[pos_clipped] == labels
+    labels[hit] = new_of_node[pos_clipped[hit]]
+
+
+def cluster(sig: npt.NDArray[np.uint32], bands: int, threshold: float) -> I64:
+    """A cluster label per document (the smallest document index of its cluster)."""
+    n, n_perm = sig.shape
+    if bands < 1 or n_perm % bands:
+        raise ValueError(f"{n_perm} permutations cannot be cut into {bands} equal bands")
+    rows = n_perm // bands
+    labels = np.arange(n, dtype=np.int64)
+    if n < 2:
+        return labels
+    for band in range(bands):
+        i, j = candidates(band_keys(sig, band, rows))
+        open_ = labels[i] != labels[j]
+        i, j = i[open_], j[open_]
+        if len(i) == 0:
+            continue
+        keep = similarity(sig, i, j) >= threshold
+        if keep.any():
+            _merge(labels, i[keep], j[keep])
+    return labels

@@ -1,0 +1,176 @@
+"""Texts in, near-duplicate clusters out: normalise → deduplicate → MinHash → LSH.
+
+:func:`near_duplicates` is the whole text side of the touch lens and knows
+nothing about customers or tables: it takes the message texts (in time order)
+and returns, per message, its cluster, the cluster's stable id and the
+message's similarity to the cluster's first message.
+
+Identical normalised texts (the common case for a template: only masked slots
+differ) are collapsed first, so MinHash and LSH run once per distinct text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from sawubona.lenses.touch import cluster as lsh
+from sawubona.lenses.touch.minhash import shingles, signatures, similarity, splitmix64
+from sawubona.lenses.touch.normalise import Tokens, tokenise
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Params:
+    """The tunables of near-duplicate detection (the lens settings of the same names)."""
+
+    shingle_words: int = 3
+    permutations: int = 128
+    bands: int = 32
+    threshold: float = 0.6
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the fix when the values cannot work together."""
+        if self.shingle_words < 1:
+            raise ValueError(f"shingle_words = {self.shingle_words}: use 1 or more")
+        if self.permutations < 1 or self.bands < 1 or self.permutations % self.bands:
+            raise ValueError(
+                f"permutations = {self.permutations} cannot be cut into bands = {self.bands} "
+                "equal bands; use a number of bands that divides the permutations (128 and 32)"
+            )
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"threshold = {self.threshold}: use a similarity in (0, 1]")
+
+
+@dataclass
+class NearDuplicates:
+    """Per message (in input order): its exact text, its cluster, its closeness to the first.
+
+    ``text`` numbers the distinct normalised texts (``-1`` for a message
+    without words): two messages with the same ``text`` read word for word the
+    same once masked. ``cluster`` is the index of the cluster's first message
+    (``-1`` without words); ``cluster_id`` the stable id of every cluster,
+    ``"t"`` + 16 hex digits of the hash of its first message's normalised
+    words (stable as long as that message stays the first); ``similarity`` the
+    estimated Jaccard similarity of the message's shingles to the first
+    message's (1 for identical normalised texts, NaN without words).
+    """
+
+    text: I64
+    cluster: I64
+    cluster_id: pa.Array
+    similarity: npt.NDArray[np.float64]
+    words: I64
+    tokens: Tokens
+
+    @property
+    def distinct_texts(self) -> int:
+        return int(self.text.max()) + 1 if len(self.text) else 0
+
+
+def fingerprints(tokens: Tokens) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each message's normalised word sequence (0 for no words).
+
+    A polynomial in the word hashes, ``Σ h_j·P^j`` over the message's words
+    (mod 2⁶⁴), then SplitMix64 with the length; computed in blocks of messages
+    from prefix sums (the sum over a message is a difference of prefix sums,
+    brought back to ``P^0`` by the inverse power of ``P``, odd so invertible).
+    """
+    fp = np.zeros(tokens.n, np.uint64)
+    lengths = tokens.lengths
+    for lo in range(0, tokens.n, BLOCK_MESSAGES):
+        hi = min(lo + BLOCK_MESSAGES, tokens.n)
+        w0, w1 = int(tokens.offsets[lo]), int(tokens.offsets[hi])
+        if w1 == w0:
+            continue
+        powers, inverse = _powers(w1 - w0, _P), _powers(w1 - w0, _P_INVERSE)
+        prefix = np.zeros(w1 - w0 + 1, np.uint64)
+        np.cumsum(tokens.hashes[w0:w1] * powers, out=prefix[1:])
+        some = lo + np.flatnonzero(lengths[lo:hi] > 0)
+        start = tokens.offsets[some] - w0
+        end = tokens.offsets[some + 1] - w0
+        poly = (prefix[end] - prefix[start]) * inverse[start]
+        fp[some] = splitmix64(poly ^ splitmix64(lengths[some].astype(np.uint64)))
+    return fp
+
+
+#: messages per block when fingerprinting, texts per block when signing
+BLOCK_MESSAGES = 1 << 16
+_P = np.uint64(0x9E3779B97F4A7C15)
+_P_INVERSE = np.uint64(pow(int(_P), -1, 2**64))
+
+
+def _powers(m: int, base: np.uint64) -> npt.NDArray[np.uint64]:
+    """``base^k`` (mod 2⁶⁴) for ``k = 0..m-1``."""
+    out = np.empty(m, np.uint64)
+    out[0] = 1
+    np.cumprod(np.full(m - 1, base, np.uint64), out=out[1:])
+    return out
+
+
+def _gather(tokens: Tokens, rows: I64) -> tuple[npt.NDArray[np.uint64], I64]:
+    """The word hashes of messages ``rows``, flat, with their offsets."""
+    lengths = tokens.lengths[rows]
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    index = np.repeat(tokens.offsets[rows] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return tokens.hashes[index], offsets
+
+
+def near_duplicates(
+    texts: pa.Array | pa.ChunkedArray, params: Params, known_names: Iterable[str] = ()
+) -> NearDuplicates:
+    """Cluster ``texts`` (in time order) into near-duplicates."""
+    params.check()
+    tokens = tokenise(texts, known_names)
+    n = tokens.n
+    words = tokens.lengths
+    fp = fingerprints(tokens)
+    with_words = np.flatnonzero(words > 0)
+    text = np.full(n, -1, np.int64)
+    cluster = np.full(n, -1, np.int64)
+    sim = np.full(n, np.nan)
+    if len(with_words) == 0:
+        return NearDuplicates(text, cluster, pa.nulls(n, pa.string()), sim, words, tokens)
+
+    # One document per distinct normalised text; its first message represents it.
+    _, first, doc_of = np.unique(fp[with_words], return_index=True, return_inverse=True)
+    text[with_words] = doc_of
+    sig = np.empty((len(first), params.permutations), np.uint32)
+    for lo in range(0, len(first), BLOCK_MESSAGES):
+        hashes, offsets = _gather(tokens, with_words[first[lo : lo + BLOCK_MESSAGES]])
+        sh, sh_offsets = shingles(hashes, offsets, params.shingle_words)
+        sig[lo : lo + BLOCK_MESSAGES] = signatures(sh, sh_offsets, params.permutations, params.seed)
+    label = lsh.cluster(sig, params.bands, params.threshold)
+
+    # A cluster is named after its first message (input order = time order).
+    doc_label = label[doc_of]
+    first_msg = np.full(len(first), np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first_msg, doc_label, with_words)
+    cluster[with_words] = first_msg[doc_label]
+    sim[with_words] = similarity(sig, doc_of, text[cluster[with_words]])
+    firsts, which = np.unique(cluster[with_words], return_inverse=True)
+    ids = hex_ids(fp[firsts], "t", mask=np.zeros(len(firsts), np.bool_))
+    index = np.full(n, -1, np.int64)
+    index[with_words] = which
+    cluster_id = ids.take(pa.array(index, mask=index < 0))
+    return NearDuplicates(text, cluster, cluster_id, sim, words, tokens)
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+def hex_ids(values: npt.NDArray[np.uint64], prefix: str, mask: npt.NDArray[np.bool_]) -> pa.Array:
+    """``prefix`` + 16 lower-case hex digits of each value (null where ``mask``)."""
+    shifts = np.arange(60, -1, -4, dtype=np.uint64)
+    digits = _HEX[((values[:, None] >> shifts[None, :]) & np.uint64(15)).astype(np.intp)]
+    head = np.frombuffer(prefix.encode(), np.uint8)
+    chars = np.hstack([np.broadcast_to(head, (len(values), len(head))), digits])
+    fixed = np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel()
+    return pa.array(fixed, pa.binary(), mask=mask).cast(pa.string())
