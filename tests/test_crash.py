@@ -105,3 +105,28 @@ def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_reader_can_open_the_store_while_the_web_app_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with sawubona.open(path) as s:
+        (tmp_path / "customers.csv").write_text("customer_id\nc1\n")
+        s.ingest(tmp_path / "customers.csv")
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sawubona, time; s = sawubona.open({str(path)!r}, read_only=True); "
+            "print('open', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == b"open"
+        with sawubona.open(path) as s:  # falls back to reading alongside
+            assert s.read_only and s.count("customers") == 1
+            with pytest.raises(sawubona.StoreBusyError, match="open read-only"):
+                s.ingest(tmp_path / "customers.csv")
+    finally:
+        reader.kill()
+        reader.wait()

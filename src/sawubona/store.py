@@ -185,12 +185,13 @@ class Store:
                     f"{self.path} is not a sawubona store (it is not a DuckDB file); "
                     "choose another path with --store"
                 ) from None
-            if "lock" in str(exc).lower():
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+            if read_only or not self._read_alongside(ibis, duckdb):
                 raise StoreBusyError(
                     f"the store {self.path} is in use by another process (a load or an analysis "
                     "is running); wait for it to finish and try again"
                 ) from None
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
         except duckdb.Error as exc:
             raise StoreError(
                 f"{self.path} is not a sawubona store (DuckDB could not open it: {exc}); "
@@ -199,8 +200,17 @@ class Store:
         self._con = self._ibis.con
         self._lock = threading.RLock()
         self._con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
+        if not self.read_only:
             self._create()
+
+    def _read_alongside(self, ibis: Any, duckdb: Any) -> bool:
+        """Another process reads the store (the web app): open it read-only alongside."""
+        try:
+            self._ibis = ibis.duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error:
+            return False
+        self.read_only = True
+        return True
 
     # -- set-up ---------------------------------------------------------------
 
@@ -284,6 +294,11 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
         """All writes inside commit together or not at all."""
+        if self.read_only:
+            raise StoreBusyError(
+                f"the store {self.path} is open read-only (another process, such as "
+                "`sawubona serve`, is using it); stop that process to write"
+            )
         with self._lock:
             self._con.execute("BEGIN TRANSACTION")
             try:
