@@ -95,11 +95,11 @@ def _by_as_of(col: ir.TimestampValue, as_of: ir.TimestampScalar) -> ir.Timestamp
     return ibis.ifelse(col <= as_of, col, ibis.null(col.type()))
 
 
-def promise_status(data: LensInput) -> ir.Table:
-    """Each journey-linked promise with its status at ``as_of``: ``kept`` (kept by its due
-    date), ``cancelled`` (cancelled by its due date, before being kept), ``broken`` (kept
-    late, or not kept when due) or ``open`` (not due yet); ``kept_late`` marks broken
-    promises that were fulfilled after all."""
+def promise_flags(data: LensInput, only_broken: bool = False) -> ir.Table:
+    """Each journey-linked promise with its status at ``as_of`` as flags: ``on_time`` (kept
+    by its due date), ``cancelled`` (cancelled by its due date, before being kept),
+    ``broken`` (kept late, or not kept when due) — none of them: open, not due yet —
+    and ``kept_late`` (broken, but fulfilled after all by ``as_of``)."""
     as_of = ibis.literal(data.as_of, type="timestamp")
     p = data.until("promises")
     p = p.filter(p.journey_id.notnull())
@@ -108,19 +108,18 @@ def promise_status(data: LensInput) -> ir.Table:
     on_time = (kept.notnull() & (kept <= p.due_at)).fill_null(False)
     cancelled = (~on_time & canc.notnull() & (canc <= p.due_at)).fill_null(False)
     broken = (~on_time & ~cancelled & (p.due_at <= as_of)).fill_null(False)
-    status = ibis.cases(
-        (on_time, "kept"), (cancelled, "cancelled"), (broken, "broken"), else_="open"
-    )
+    if only_broken:
+        p = p.filter(broken)
     return p.select(
-        "promise_id",
         "journey_id",
         "kind",
         "made_at",
-        "due_at",
         "channel",
         "team",
-        kept_at=kept,
-        status=status,
+        kept=kept.notnull(),
+        on_time=on_time,
+        cancelled=cancelled,
+        broken=broken,
         kept_late=broken & kept.notnull(),
     )
 
@@ -134,6 +133,14 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
     with a contact, and of journeys with two or more."""
     tp = data.until("touchpoints")
     tp = tp.filter(tp.journey_id.notnull())
+    inbound = tp.direction == "inbound"
+    automated = tp.kind.fill_null("").isin(AUTOMATED_KINDS)
+    reply = (tp.direction == "outbound") & (
+        tp.actor.isin(["person", "bot"]).fill_null(False) | (tp.actor.isnull() & ~automated)
+    )
+    # automated messages (notifications, marketing, survey invitations, acknowledgements
+    # from the system) count for nothing here: leave them out before grouping
+    tp = tp.filter(inbound | reply | (tp.kind == "transfer").fill_null(False))
     inbound = tp.direction == "inbound"
     automated = tp.kind.fill_null("").isin(AUTOMATED_KINDS)
     reply = (tp.direction == "outbound") & (
@@ -182,26 +189,24 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
 
 
 def _promises(data: LensInput) -> ir.Table:
-    p = promise_status(data)
-    broken = p.status == "broken"
+    p = promise_flags(data)
     agg = p.group_by("journey_id").aggregate(
         promises=p.count(),
-        promises_due=p.status.isin(["kept", "broken"]).cast("int64").sum(),
-        promises_broken=broken.cast("int64").sum(),
+        promises_due=(p.on_time | p.broken).cast("int64").sum(),
+        promises_broken=p.broken.cast("int64").sum(),
         promises_kept_late=p.kept_late.cast("int64").sum(),
-        promises_kept=p.kept_at.notnull().cast("int64").sum(),
-        promises_cancelled=(p.status == "cancelled").cast("int64").sum(),
+        promises_kept=p.kept.cast("int64").sum(),
+        promises_cancelled=p.cancelled.cast("int64").sum(),
         promise_channel=p.channel.argmin(p.made_at),
         promise_team=p.team.argmin(p.made_at),
     )
-    # the kinds of the broken and late promises: a small subset, aggregated apart
-    bad = p.filter(broken)
+    # the kinds of the broken and late promises: a small subset, aggregated apart (from
+    # its own scan: sharing ``p`` would make the engine materialise every promise)
+    bad = promise_flags(data, only_broken=True)
     kinds = bad.group_by(["journey_id", "kind"]).aggregate(_late=bad.kept_late.max())
     lists = kinds.group_by("journey_id").aggregate(
-        broken_promise_kinds=kinds.kind.group_concat(",", order_by=kinds.kind),
-        kept_late_promise_kinds=kinds.kind.group_concat(
-            ",", where=kinds._late, order_by=kinds.kind
-        ),
+        broken_promise_kinds=kinds.kind.collect().sort().join(","),
+        kept_late_promise_kinds=kinds.kind.collect(where=kinds._late).sort().join(",").nullif(""),
     )
     return _join(agg, lists)
 
