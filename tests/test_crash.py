@@ -59,7 +59,6 @@ def _kill_cycle(tmp_path: Path, kills: int) -> None:
     store = tmp_path / "s.duckdb"
     subprocess.run([sys.executable, "-c", LOADER, str(store), str(small)], check=True)
     before = _counts(store)
-    outcomes = []
     for k in range(kills):
         proc = _run(store, big)
         time.sleep(duration * (0.15 + 0.8 * k / max(kills - 1, 1)))
@@ -67,7 +66,6 @@ def _kill_cycle(tmp_path: Path, kills: int) -> None:
         proc.wait()
         now = _counts(store)  # the store opens, with no manual recovery step
         assert now in (before, full), (k, now)
-        outcomes.append(now == full)
         if now == full:
             break
     # Whatever happened, the next run completes the load.
@@ -75,7 +73,6 @@ def _kill_cycle(tmp_path: Path, kills: int) -> None:
     after = _counts(store)
     assert after["customers"] == full["customers"]
     assert after["touchpoints"] == full["touchpoints"]
-    assert not all(outcomes) or len(outcomes) == 1  # at least one kill landed mid-load
 
 
 def test_kill_9_during_load_leaves_store_as_before(tmp_path: Path) -> None:

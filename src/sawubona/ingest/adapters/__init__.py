@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sawubona.errors import InputError
-from sawubona.ingest.parse import q
+from sawubona.ingest.parse import (
+    _is_text,
+    choose_date_format,
+    choose_decimal,
+    number_expr,
+    q,
+    timestamp_expr,
+)
 from sawubona.ingest.readers import StagedFile, Staging, read_file
 
 if TYPE_CHECKING:
@@ -114,3 +121,29 @@ def derive(
 def t(staged: StagedFile) -> str:
     """The quoted staged-table name of a file, for use in adapter SQL."""
     return q(staged.name)
+
+
+# -- SQL helpers shared by adapters that shape typed values themselves -----------------
+
+
+def text_of(col: str) -> str:
+    """A staged column as trimmed text, empty text as NULL."""
+    return f"NULLIF(trim(CAST({q(col)} AS VARCHAR)), '')"
+
+
+def date_exprs(staging: Staging, f: StagedFile, col: str) -> tuple[str, str]:
+    """(timestamp expression, ISO text — or the raw text when unreadable) of a date column."""
+    if _is_text(staging.columns(f.name)[col]):
+        raw = text_of(col)
+        ts = timestamp_expr(raw, choose_date_format(staging.con, f.name, col))
+    else:
+        raw = f"CAST({q(col)} AS VARCHAR)"
+        ts = f"TRY_CAST({q(col)} AS TIMESTAMP)"
+    return ts, f"coalesce(strftime({ts}, '%Y-%m-%d %H:%M:%S'), {raw})"
+
+
+def number_of(staging: Staging, f: StagedFile, col: str) -> str:
+    """A staged column as DOUBLE, its decimal mark chosen from its values when it is text."""
+    if _is_text(staging.columns(f.name)[col]):
+        return number_expr(text_of(col), choose_decimal(staging.con, f.name, col))
+    return f"TRY_CAST({q(col)} AS DOUBLE)"

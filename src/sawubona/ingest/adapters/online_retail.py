@@ -78,14 +78,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sawubona.errors import InputError
-from sawubona.ingest.adapters import derive, stage, t
+from sawubona.ingest.adapters import date_exprs, derive, number_of, stage, t, text_of
 from sawubona.ingest.parse import (
-    choose_date_format,
-    choose_decimal,
     lit,
-    number_expr,
     q,
-    timestamp_expr,
 )
 from sawubona.ingest.pipeline import Source
 from sawubona.ingest.readers import SUFFIXES, StagedFile, Staging
@@ -110,31 +106,6 @@ GUEST_ITEM = (
     "no customer id on this invoice (a guest purchase), so its lines cannot be tied to a customer"
 )
 GUEST_REFUND = "no customer id: a guest's cancellation, which cannot be tied to a customer"
-
-
-def _is_text(duck_type: str) -> bool:
-    return duck_type.upper().startswith("VARCHAR")
-
-
-def _text(col: str) -> str:
-    return f"NULLIF(trim(CAST({q(col)} AS VARCHAR)), '')"
-
-
-def _dates(staging: Staging, f: StagedFile, col: str) -> tuple[str, str]:
-    """(timestamp expression, ISO text — or the raw text when unreadable) of a date column."""
-    if _is_text(staging.columns(f.name)[col]):
-        raw = _text(col)
-        ts = timestamp_expr(raw, choose_date_format(staging.con, f.name, col))
-    else:
-        raw = f"CAST({q(col)} AS VARCHAR)"
-        ts = f"TRY_CAST({q(col)} AS TIMESTAMP)"
-    return ts, f"coalesce(strftime({ts}, '%Y-%m-%d %H:%M:%S'), {raw})"
-
-
-def _number(staging: Staging, f: StagedFile, col: str) -> str:
-    if _is_text(staging.columns(f.name)[col]):
-        return number_expr(_text(col), choose_decimal(staging.con, f.name, col))
-    return f"TRY_CAST({q(col)} AS DOUBLE)"
 
 
 def data_files(folder: Path) -> list[Path]:
@@ -181,16 +152,16 @@ class OnlineRetail:
                     file=str(f.path),
                 )
             col[role] = found
-        at_key, at_text = _dates(staging, f, col["invoice_date"])
-        customer = rf"NULLIF(regexp_replace({_text(col['customer_id'])}, '\.0+$', ''), '')"
+        at_key, at_text = date_exprs(staging, f, col["invoice_date"])
+        customer = rf"NULLIF(regexp_replace({text_of(col['customer_id'])}, '\.0+$', ''), '')"
         return f"""
-            SELECT {_text(col["invoice"])} AS invoice, {_text(col["stock_code"])} AS stock_code,
+            SELECT {text_of(col["invoice"])} AS invoice, {text_of(col["stock_code"])} AS stock_code,
                    CAST({q(col["quantity"])} AS VARCHAR) AS qty_raw,
-                   {_number(staging, f, col["quantity"])} AS qty,
+                   {number_of(staging, f, col["quantity"])} AS qty,
                    CAST({q(col["price"])} AS VARCHAR) AS price_raw,
-                   {_number(staging, f, col["price"])} AS price,
+                   {number_of(staging, f, col["price"])} AS price,
                    {at_key} AS at_key, {at_text} AS at_text,
-                   {customer} AS customer, {_text(col["country"])} AS country, _file, _line
+                   {customer} AS customer, {text_of(col["country"])} AS country, _file, _line
             FROM {t(f)}"""
 
     def read(self, folder: Path, staging: Staging) -> list[Source]:

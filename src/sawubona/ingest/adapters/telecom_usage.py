@@ -65,14 +65,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sawubona.errors import InputError
-from sawubona.ingest.adapters import derive, find_file, stage, t
+from sawubona.ingest.adapters import date_exprs, derive, find_file, number_of, stage, t, text_of
 from sawubona.ingest.parse import (
-    choose_date_format,
-    choose_decimal,
     lit,
-    number_expr,
     q,
-    timestamp_expr,
 )
 from sawubona.ingest.pipeline import Source
 from sawubona.ingest.readers import StagedFile, Staging
@@ -102,31 +98,6 @@ FILES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 ROUNDING = '{"minutes": "per_event_ceil:1", "data_mb": "monthly_ceil:1024"}'
-
-
-def _is_text(duck_type: str) -> bool:
-    return duck_type.upper().startswith("VARCHAR")
-
-
-def _text(col: str) -> str:
-    return f"NULLIF(trim(CAST({q(col)} AS VARCHAR)), '')"
-
-
-def _dates(staging: Staging, f: StagedFile, col: str) -> tuple[str, str]:
-    """(timestamp expression, ISO text — or the raw text when unreadable) of a date column."""
-    if _is_text(staging.columns(f.name)[col]):
-        raw = _text(col)
-        ts = timestamp_expr(raw, choose_date_format(staging.con, f.name, col))
-    else:
-        raw = f"CAST({q(col)} AS VARCHAR)"
-        ts = f"TRY_CAST({q(col)} AS TIMESTAMP)"
-    return ts, f"coalesce(strftime({ts}, '%Y-%m-%d %H:%M:%S'), {raw})"
-
-
-def _number(staging: Staging, f: StagedFile, col: str) -> str:
-    if _is_text(staging.columns(f.name)[col]):
-        return number_expr(_text(col), choose_decimal(staging.con, f.name, col))
-    return f"TRY_CAST({q(col)} AS DOUBLE)"
 
 
 def _json_number(num: str) -> str:
@@ -165,26 +136,26 @@ class TelecomUsage:
         self, staging: Staging, f: StagedFile, kind: str, date: str, amount: str | None
     ) -> str:
         """SELECT of one event file: user, month, quantity, and a reason for bad lines."""
-        ts, _ = _dates(staging, f, date)
-        raw_date = _text(date)
+        ts, _ = date_exprs(staging, f, date)
+        raw_date = text_of(date)
         if amount is None:
             qty, problems = "1.0", ""
         else:
-            num = _number(staging, f, amount)
+            num = number_of(staging, f, amount)
             qty = f"ceil({num})" if kind == "minutes" else num
             problems = (
-                f"WHEN {_text(amount)} IS NULL THEN 'it has no {amount}' "
-                f"WHEN {num} IS NULL THEN '{amount} ''' || {_text(amount)} || "
+                f"WHEN {text_of(amount)} IS NULL THEN 'it has no {amount}' "
+                f"WHEN {num} IS NULL THEN '{amount} ''' || {text_of(amount)} || "
                 f"''' is not a number' "
-                f"WHEN {num} < 0 THEN '{amount} ' || {_text(amount)} || ' is negative' "
+                f"WHEN {num} < 0 THEN '{amount} ' || {text_of(amount)} || ' is negative' "
             )
         return f"""
-            SELECT {_text("user_id")} AS user_id, date_trunc('month', {ts}) AS month,
+            SELECT {text_of("user_id")} AS user_id, date_trunc('month', {ts}) AS month,
                    {qty} AS qty, '{kind}' AS metric, _file, _line,
-                   CASE WHEN {_text("user_id")} IS NULL AND {raw_date} IS NULL
+                   CASE WHEN {text_of("user_id")} IS NULL AND {raw_date} IS NULL
                             THEN 'the line has no user_id and no {date}: it is not a record of '
                                  || 'use (a junk line)'
-                        WHEN {_text("user_id")} IS NULL THEN 'the line has no user_id'
+                        WHEN {text_of("user_id")} IS NULL THEN 'the line has no user_id'
                         WHEN {raw_date} IS NULL THEN 'the line has no {date}'
                         WHEN {ts} IS NULL
                             THEN '{date} ''' || {raw_date} || ''' is not a date'
@@ -195,10 +166,10 @@ class TelecomUsage:
     def read(self, folder: Path, staging: Staging) -> list[Source]:
         f = self._stage(folder, staging)
         u, p = t(f["users"]), t(f["plans"])
-        num = {c: _number(staging, f["plans"], c) for c in FILES["plans"][1][1:]}
+        num = {c: number_of(staging, f["plans"], c) for c in FILES["plans"][1][1:]}
         js = {c: _json_number(v) for c, v in num.items()}
-        _, reg = _dates(staging, f["users"], "reg_date")
-        _, churn = _dates(staging, f["users"], "churn_date")
+        _, reg = date_exprs(staging, f["users"], "reg_date")
+        _, churn = date_exprs(staging, f["users"], "churn_date")
         events = staging.fresh("telecom_events")
         staging.con.execute(
             f"CREATE TEMP TABLE {q(events)} AS "
@@ -212,7 +183,7 @@ class TelecomUsage:
         )
         ev = q(events)
         user_plan = (
-            f"(SELECT {_text('user_id')} AS user_id, any_value({_text('plan')}) AS plan "
+            f"(SELECT {text_of('user_id')} AS user_id, any_value({text_of('plan')}) AS plan "
             f"FROM {u} GROUP BY 1)"
         )
         usage_sql = f"""
@@ -248,7 +219,7 @@ class TelecomUsage:
             f"'data_mb', {_json_number(num['usd_per_gb'] + ' / 1024')})"
         )
         plan_fee = (
-            f"(SELECT {_text('plan_name')} AS plan_name, "
+            f"(SELECT {text_of('plan_name')} AS plan_name, "
             f"any_value({num['usd_monthly_pay']}) AS fee FROM {p} GROUP BY 1)"
         )
         return [
@@ -256,9 +227,9 @@ class TelecomUsage:
                 staging,
                 "customers",
                 f"""
-                SELECT {_text("user_id")} AS customer_id, {reg} AS joined_at,
-                       {_text("city")} AS segment,
-                       NULLIF(concat_ws(' ', {_text("first_name")}, {_text("last_name")}), '')
+                SELECT {text_of("user_id")} AS customer_id, {reg} AS joined_at,
+                       {text_of("city")} AS segment,
+                       NULLIF(concat_ws(' ', {text_of("first_name")}, {text_of("last_name")}), '')
                            AS name,
                        _file, _line
                 FROM {u}""",
@@ -268,7 +239,7 @@ class TelecomUsage:
                 staging,
                 "plans",
                 f"""
-                SELECT {_text("plan_name")} AS plan_id, {_text("plan_name")} AS name,
+                SELECT {text_of("plan_name")} AS plan_id, {text_of("plan_name")} AS name,
                        'plan' AS kind, CAST(usd_monthly_pay AS VARCHAR) AS monthly_fee,
                        'USD' AS currency,
                        CAST({allowances} AS VARCHAR) AS allowances,
@@ -290,10 +261,10 @@ class TelecomUsage:
                 staging,
                 "subscriptions",
                 f"""
-                SELECT {_text("user_id")} AS customer_id, {_text("plan")} AS plan_id,
+                SELECT {text_of("user_id")} AS customer_id, {text_of("plan")} AS plan_id,
                        {reg} AS started_at, {churn} AS ended_at,
                        pf.fee AS monthly_fee_paid, u._file, u._line
-                FROM {u} u LEFT JOIN {plan_fee} pf ON pf.plan_name = {_text("plan")}""",
+                FROM {u} u LEFT JOIN {plan_fee} pf ON pf.plan_name = {text_of("plan")}""",
                 [],
                 [f["users"], f["plans"]],
             ),
