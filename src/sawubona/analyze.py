@@ -47,9 +47,14 @@ class LensReport:
 class AnalyzeReport:
     as_of: dt.datetime
     lenses: list[LensReport] = field(default_factory=list)
+    work: dict[str, int] = field(default_factory=dict)  # worklist refresh counts
 
     def to_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "lenses": [vars(r) for r in self.lenses]}
+        return {
+            "as_of": self.as_of.isoformat(),
+            "lenses": [vars(r) for r in self.lenses],
+            "work": self.work,
+        }
 
 
 def parse_as_of(text: str) -> dt.datetime:
@@ -170,7 +175,23 @@ def analyze(
         if progress:
             progress(f"{name} lens", None)
         report.lenses.append(_run_one(store, lens, as_of, settings))
+    report.work = _refresh_worklist(store, as_of, settings, progress)
     return report
+
+
+def _refresh_worklist(
+    store: Store,
+    as_of: dt.datetime,
+    settings: Mapping[str, Any],
+    progress: Callable[[str, int | None], None] | None,
+) -> dict[str, int]:
+    """After the lenses: turn their results into work items (``sawubona.work``)."""
+    from sawubona import work
+
+    if progress:
+        progress("worklist", None)
+    ours = {k.partition(".")[2]: v for k, v in settings.items() if k.startswith("work.")}
+    return work.refresh(store, as_of, ours)
 
 
 def _run_one(

@@ -402,6 +402,11 @@ def _must_exist(store: Path) -> None:
         )
 
 
+from sawubona.cli_work import work_app  # noqa: E402  (the `sawubona work` commands)
+
+app.add_typer(work_app)
+
+
 def main() -> None:
     """Console entry point: one-sentence errors, exit 1; traces only with --debug."""
     debug = "--debug" in sys.argv or os.environ.get("SAWUBONA_DEBUG") == "1"

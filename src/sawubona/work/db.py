@@ -1,0 +1,664 @@
+"""The worklist: items, their append-only lifecycle, holdout — in a small SQLite file.
+
+**Where it lives.** A DuckDB store lets one process write at a time, and
+``sawubona analyze`` keeps it open for writing for minutes, while the web app
+holds it read-only. Work items are written by people (web app, CLI, API) *while*
+analyses run, so they live next to the store in their own file,
+``<store>.work.sqlite`` (SQLite, write-ahead log): any number of processes read
+and write it, and writes are serialised by SQLite's file lock. Every write is one
+``BEGIN IMMEDIATE`` transaction that reads the item's current state, checks the
+transition and writes the new state and its event together — so two writers and a
+running ``analyze`` can never lose or duplicate an update (``busy_timeout`` makes a
+writer wait for the lock instead of failing). ``tests/test_work_concurrency.py``
+proves it with real processes.
+
+Tables: ``work_items`` (one row per deduplication key, its current state),
+``work_events`` (append-only: every change with who, when, note, what was done,
+link) and ``work_config`` (the holdout share and seed).
+
+Lifecycle: ``open → assigned → done | dismissed``; ``open | assigned → expired``
+(the finding went away); ``expired → open`` (it came back). ``done`` and
+``dismissed`` are final and survive every re-analysis. Held-out items are never
+shown as to-do and cannot be assigned or done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sawubona.errors import SawubonaError
+from sawubona.work.derive import KINDS, URGENCIES, Item
+
+STATES = ("open", "assigned", "done", "dismissed", "expired")
+ACTIVE = ("open", "assigned")
+DONE_KINDS = ("gift_given", "contacted", "apologised", "credited", "answered", "fixed", "other")
+#: Kinds eligible for the holdout by default: gifts and contacts, never an apology owed.
+HOLDOUT_KINDS = ("gift", "drifting_regular")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS work_items (
+    item_id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    subkind TEXT,
+    customer_id TEXT NOT NULL,
+    team TEXT,
+    owner TEXT,
+    title TEXT,
+    why TEXT,
+    wording TEXT,
+    evidence TEXT,
+    value REAL,
+    currency TEXT,
+    urgency TEXT,
+    cause TEXT,
+    event_at TEXT,
+    state TEXT NOT NULL,
+    holdout INTEGER NOT NULL DEFAULT 0,
+    first_seen_as_of TEXT,
+    last_seen_as_of TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    handled_at TEXT,
+    done_kind TEXT,
+    note TEXT,
+    link TEXT,
+    version INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS work_items_customer ON work_items (customer_id);
+CREATE INDEX IF NOT EXISTS work_items_state ON work_items (state);
+CREATE TABLE IF NOT EXISTS work_events (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    who TEXT NOT NULL,
+    at TEXT NOT NULL,
+    owner TEXT,
+    team TEXT,
+    note TEXT,
+    done_kind TEXT,
+    link TEXT
+);
+CREATE INDEX IF NOT EXISTS work_events_item ON work_events (item_id);
+CREATE TABLE IF NOT EXISTS work_config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+ITEM_COLUMNS = (
+    "item_id",
+    "dedup_key",
+    "kind",
+    "subkind",
+    "customer_id",
+    "team",
+    "owner",
+    "title",
+    "why",
+    "wording",
+    "evidence",
+    "value",
+    "currency",
+    "urgency",
+    "cause",
+    "event_at",
+    "state",
+    "holdout",
+    "first_seen_as_of",
+    "last_seen_as_of",
+    "created_at",
+    "updated_at",
+    "handled_at",
+    "done_kind",
+    "note",
+    "link",
+    "version",
+)
+
+
+class WorkError(SawubonaError):
+    """A work item cannot be changed as asked (unknown item, illegal transition)."""
+
+
+def default_author() -> str:
+    """The OS user, for ``--author`` defaults."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name on this system
+        return "unknown"
+
+
+def item_id_of(key: str) -> str:
+    """A short, stable, URL-safe id for a deduplication key."""
+    return "w" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+
+
+def in_holdout(key: str, share: float, seed: int) -> bool:
+    """Deterministic: the key's hash with the seed, as a number in [0, 1), below ``share``."""
+    if share <= 0:
+        return False
+    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 < share
+
+
+def worklist_path(store: Any) -> Path:
+    """The worklist file of a store (a Store, or the store's path)."""
+    path = getattr(store, "path", store)
+    path = Path(str(path))
+    return path.with_name(path.name + ".work.sqlite")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _iso(v: dt.datetime | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+class Worklist:
+    """The worklist file of one store. Cheap to open; every write is its own transaction."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(
+            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        self._con.row_factory = sqlite3.Row
+        self._con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._con.execute("PRAGMA journal_mode = WAL")
+        self._con.execute("PRAGMA synchronous = NORMAL")
+        self._con.executescript(_SCHEMA)  # idempotent DDL, each statement its own commit
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's write lock from its first statement."""
+        self._con.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._con
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        else:
+            self._con.execute("COMMIT")
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Worklist:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- configuration -------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        rows = dict(self._con.execute("SELECT key, value FROM work_config").fetchall())
+        return {
+            "holdout_share": float(rows.get("holdout_share", 0.0)),
+            "holdout_seed": int(rows.get("holdout_seed", 0)),
+            "holdout_kinds": tuple(
+                k for k in rows.get("holdout_kinds", ",".join(HOLDOUT_KINDS)).split(",") if k
+            ),
+        }
+
+    def set_holdout(
+        self, share: float, *, seed: int = 0, kinds: Sequence[str] = HOLDOUT_KINDS
+    ) -> None:
+        """Hold back ``share`` of new eligible items (0 switches the holdout off)."""
+        if not 0 <= share < 1:
+            raise WorkError(f"holdout share {share} is not between 0 and 1; use e.g. 0.1")
+        bad = [k for k in kinds if k not in KINDS]
+        if bad:
+            raise WorkError(f"unknown item kind {bad[0]!r}; use one of {', '.join(KINDS)}")
+        with self._write() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO work_config (key, value) VALUES (?, ?)",
+                [
+                    ("holdout_share", str(share)),
+                    ("holdout_seed", str(seed)),
+                    ("holdout_kinds", ",".join(kinds)),
+                ],
+            )
+
+    # -- refresh from an analysis -------------------------------------------------------------
+
+    def refresh(
+        self, items: Sequence[Item], as_of: dt.datetime, *, who: str = "analyze"
+    ) -> dict[str, int]:
+        """Upsert the items an analysis found; expire active items it no longer finds.
+
+        New items open (or are held out); items found again get their evidence, value
+        and urgency updated and keep their state; an expired item found again reopens.
+        Done and dismissed items are never touched. Returns counts per outcome.
+        """
+        cfg = self.config()
+        now, stamp = _now(), _iso(as_of)
+        counts = {
+            "new": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "reopened": 0,
+            "expired": 0,
+            "held_out": 0,
+        }
+        with self._write() as con:
+            existing = {
+                r["dedup_key"]: r
+                for r in con.execute(
+                    "SELECT dedup_key, item_id, state, why, wording, evidence, value, urgency, "
+                    "team, cause, event_at FROM work_items"
+                ).fetchall()
+            }
+            seen: set[str] = set()
+            events: list[tuple[Any, ...]] = []
+            for it in items:
+                seen.add(it.key)
+                fields = (
+                    it.why,
+                    it.wording,
+                    it.evidence_json(),
+                    it.value,
+                    it.urgency,
+                    it.team,
+                    it.cause,
+                    _iso(it.at),
+                )
+                old = existing.get(it.key)
+                if old is None:
+                    iid = item_id_of(it.key)
+                    held = it.kind in cfg["holdout_kinds"] and in_holdout(
+                        it.key, cfg["holdout_share"], cfg["holdout_seed"]
+                    )
+                    con.execute(
+                        "INSERT INTO work_items (item_id, dedup_key, kind, subkind, customer_id, "
+                        "team, title, why, wording, evidence, value, currency, urgency, cause, "
+                        "event_at, state, holdout, first_seen_as_of, last_seen_as_of, created_at, "
+                        "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            iid,
+                            it.key,
+                            it.kind,
+                            it.subkind,
+                            it.customer_id,
+                            it.team,
+                            it.title,
+                            it.why,
+                            it.wording,
+                            it.evidence_json(),
+                            it.value,
+                            it.currency,
+                            it.urgency,
+                            it.cause,
+                            _iso(it.at),
+                            "open",
+                            int(held),
+                            stamp,
+                            stamp,
+                            now,
+                            now,
+                        ),
+                    )
+                    events.append(
+                        (iid, "created", None, "open", who, now, "held out" if held else None)
+                    )
+                    counts["new"] += 1
+                    counts["held_out"] += int(held)
+                    continue
+                iid, state = old["item_id"], old["state"]
+                before = (
+                    old["why"],
+                    old["wording"],
+                    old["evidence"],
+                    old["value"],
+                    old["urgency"],
+                    old["team"],
+                    old["cause"],
+                    old["event_at"],
+                )
+                if state in ("done", "dismissed"):
+                    con.execute(
+                        "UPDATE work_items SET last_seen_as_of = ? WHERE item_id = ?", (stamp, iid)
+                    )
+                    counts["unchanged"] += 1
+                    continue
+                new_state = "open" if state == "expired" else state
+                if state == "expired":
+                    events.append((iid, "reopened", "expired", "open", who, now, None))
+                    counts["reopened"] += 1
+                elif before != fields:
+                    events.append((iid, "updated", state, state, who, now, None))
+                    counts["updated"] += 1
+                else:
+                    counts["unchanged"] += 1
+                con.execute(
+                    "UPDATE work_items SET why = ?, wording = ?, evidence = ?, value = ?, "
+                    "urgency = ?, team = COALESCE(?, team), cause = ?, event_at = ?, state = ?, "
+                    "last_seen_as_of = ?, updated_at = CASE WHEN ? THEN ? ELSE updated_at END, "
+                    "version = version + CASE WHEN ? THEN 1 ELSE 0 END WHERE item_id = ?",
+                    (
+                        *fields,
+                        new_state,
+                        stamp,
+                        before != fields or state == "expired",
+                        now,
+                        before != fields or state == "expired",
+                        iid,
+                    ),
+                )
+            for key, old in existing.items():
+                if key in seen or old["state"] not in ACTIVE:
+                    continue
+                con.execute(
+                    "UPDATE work_items SET state = 'expired', updated_at = ?, "
+                    "version = version + 1 WHERE item_id = ?",
+                    (now, old["item_id"]),
+                )
+                events.append((old["item_id"], "expired", old["state"], "expired", who, now, None))
+                counts["expired"] += 1
+            con.executemany(
+                "INSERT INTO work_events (item_id, event, from_state, to_state, who, at, note) "
+                "VALUES (?,?,?,?,?,?,?)",
+                events,
+            )
+        return counts
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> dict[str, Any]:
+        row = self._con.execute(
+            "SELECT * FROM work_items WHERE item_id = ? OR dedup_key = ?", (item_id, item_id)
+        ).fetchone()
+        if row is None:
+            raise WorkError(
+                f"there is no work item {item_id!r}; list them with `sawubona work list`"
+            )
+        return _item_dict(row)
+
+    def items(
+        self,
+        *,
+        state: Sequence[str] | None = ACTIVE,
+        kind: str | None = None,
+        team: str | None = None,
+        owner: str | None = None,
+        urgency: str | None = None,
+        customer_id: str | None = None,
+        include_holdout: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Items, most urgent first (then most valuable); filters are exact matches."""
+        sql, params = self._where(state, kind, team, owner, urgency, customer_id, include_holdout)
+        sql = (
+            "SELECT * FROM work_items" + sql + " ORDER BY CASE urgency WHEN 'high' THEN 0 "
+            "WHEN 'medium' THEN 1 ELSE 2 END, COALESCE(value, 0) DESC, item_id"
+        )
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [_item_dict(r) for r in self._con.execute(sql, params).fetchall()]
+
+    def count(
+        self,
+        *,
+        state: Sequence[str] | None = ACTIVE,
+        kind: str | None = None,
+        team: str | None = None,
+        owner: str | None = None,
+        urgency: str | None = None,
+        customer_id: str | None = None,
+        include_holdout: bool = False,
+    ) -> int:
+        sql, params = self._where(state, kind, team, owner, urgency, customer_id, include_holdout)
+        return int(self._con.execute("SELECT count(*) FROM work_items" + sql, params).fetchone()[0])
+
+    @staticmethod
+    def _where(
+        state: Sequence[str] | None,
+        kind: str | None,
+        team: str | None,
+        owner: str | None,
+        urgency: str | None,
+        customer_id: str | None,
+        include_holdout: bool,
+    ) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if state:
+            bad = [s for s in state if s not in STATES]
+            if bad:
+                raise WorkError(f"unknown state {bad[0]!r}; use one of {', '.join(STATES)}")
+            clauses.append(f"state IN ({', '.join('?' for _ in state)})")
+            params += list(state)
+        if kind and kind not in KINDS:
+            raise WorkError(f"unknown item kind {kind!r}; use one of {', '.join(KINDS)}")
+        if urgency and urgency not in URGENCIES:
+            raise WorkError(f"unknown urgency {urgency!r}; use one of {', '.join(URGENCIES)}")
+        for col, value in (
+            ("kind", kind),
+            ("team", team),
+            ("owner", owner),
+            ("urgency", urgency),
+            ("customer_id", customer_id),
+        ):
+            if value:
+                clauses.append(f"{col} = ?")
+                params.append(value)
+        if not include_holdout:
+            clauses.append("holdout = 0")
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def events(self, item_id: str | None = None) -> list[dict[str, Any]]:
+        if item_id is None:
+            rows = self._con.execute("SELECT * FROM work_events ORDER BY event_id").fetchall()
+        else:
+            iid = self.get(item_id)["item_id"]
+            rows = self._con.execute(
+                "SELECT * FROM work_events WHERE item_id = ? ORDER BY event_id", (iid,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def facets(self) -> dict[str, list[str]]:
+        """Distinct teams, owners, kinds and urgencies among the to-do items (for filters)."""
+        out: dict[str, list[str]] = {}
+        for col in ("team", "owner", "kind", "urgency"):
+            out[col] = [
+                r[0]
+                for r in self._con.execute(
+                    f"SELECT DISTINCT {col} FROM work_items WHERE {col} IS NOT NULL "
+                    "AND holdout = 0 ORDER BY 1"
+                ).fetchall()
+            ]
+        return out
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _transition(
+        self,
+        item_id: str,
+        event: str,
+        allowed_from: tuple[str, ...],
+        to_state: str,
+        who: str,
+        *,
+        expect_version: int | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        if not who or not who.strip():
+            raise WorkError("every change needs an author; pass --author NAME")
+        now = _now()
+        with self._write() as con:
+            row = con.execute(
+                "SELECT * FROM work_items WHERE item_id = ? OR dedup_key = ?", (item_id, item_id)
+            ).fetchone()
+            if row is None:
+                raise WorkError(
+                    f"there is no work item {item_id!r}; list them with `sawubona work list`"
+                )
+            state = row["state"]
+            if row["holdout"]:
+                raise WorkError(
+                    f"item {row['item_id']} is held out to measure whether handling helps; "
+                    "it is not to be handled (switch the holdout off for new items with "
+                    "`--set work.holdout_share=0`)"
+                )
+            if expect_version is not None and row["version"] != expect_version:
+                raise WorkError(
+                    f"item {row['item_id']} changed since you opened it (now {state}); "
+                    "reload it and try again"
+                )
+            if state not in allowed_from:
+                raise WorkError(
+                    f"item {row['item_id']} is {state} and cannot be {_past(event)}; "
+                    + _hint(state)
+                )
+            sets = {"state": to_state, "updated_at": now, **fields}
+            if to_state in ("done", "dismissed"):
+                sets["handled_at"] = now
+            assign = ", ".join(f"{k} = ?" for k in sets)
+            con.execute(
+                f"UPDATE work_items SET {assign}, version = version + 1 WHERE item_id = ?",
+                (*sets.values(), row["item_id"]),
+            )
+            con.execute(
+                "INSERT INTO work_events (item_id, event, from_state, to_state, who, at, owner, "
+                "team, note, done_kind, link) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    row["item_id"],
+                    event,
+                    state,
+                    to_state,
+                    who.strip(),
+                    now,
+                    fields.get("owner"),
+                    fields.get("team"),
+                    fields.get("note"),
+                    fields.get("done_kind"),
+                    fields.get("link"),
+                ),
+            )
+            out = con.execute(
+                "SELECT * FROM work_items WHERE item_id = ?", (row["item_id"],)
+            ).fetchone()
+        return _item_dict(out)
+
+    def assign(
+        self,
+        item_id: str,
+        owner: str,
+        *,
+        who: str,
+        team: str | None = None,
+        expect_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Give an open (or assigned) item to ``owner`` (and ``team``)."""
+        if not owner or not owner.strip():
+            raise WorkError("assigning needs an owner; pass --owner NAME")
+        fields: dict[str, Any] = {"owner": owner.strip()}
+        if team:
+            fields["team"] = team.strip()
+        return self._transition(
+            item_id, "assigned", ACTIVE, "assigned", who, expect_version=expect_version, **fields
+        )
+
+    def done(
+        self,
+        item_id: str,
+        note: str,
+        *,
+        who: str,
+        done_kind: str = "other",
+        link: str | None = None,
+        expect_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Record what was actually done (free text + a kind), with a link to its evidence."""
+        if not note or not note.strip():
+            raise WorkError("say what was done: pass --note 'what you did'")
+        if done_kind not in DONE_KINDS:
+            raise WorkError(
+                f"unknown kind of handling {done_kind!r}; use one of {', '.join(DONE_KINDS)}"
+            )
+        if link is not None and link.strip():
+            table, sep, ident = link.partition(":")
+            if not sep or table not in ("touchpoint", "action", "promise", "journey") or not ident:
+                raise WorkError(
+                    f"link {link!r} is not TABLE:ID; use touchpoint:ID or action:ID "
+                    "(the contact or action that shows what was done)"
+                )
+        return self._transition(
+            item_id,
+            "done",
+            ACTIVE,
+            "done",
+            who,
+            expect_version=expect_version,
+            note=note.strip(),
+            done_kind=done_kind,
+            link=(link or "").strip() or None,
+        )
+
+    def dismiss(
+        self, item_id: str, reason: str, *, who: str, expect_version: int | None = None
+    ) -> dict[str, Any]:
+        """Close an item without doing it, with the reason."""
+        if not reason or not reason.strip():
+            raise WorkError("dismissing needs a reason; pass --reason 'why'")
+        return self._transition(
+            item_id,
+            "dismissed",
+            ACTIVE,
+            "dismissed",
+            who,
+            expect_version=expect_version,
+            note=reason.strip(),
+        )
+
+    def forget(self, customer_id: str) -> int:
+        """Erase a customer's items and their events (``forget ID``); returns items removed."""
+        with self._write() as con:
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT item_id FROM work_items WHERE customer_id = ?", (customer_id,)
+                ).fetchall()
+            ]
+            con.executemany("DELETE FROM work_events WHERE item_id = ?", [(i,) for i in ids])
+            con.execute("DELETE FROM work_items WHERE customer_id = ?", (customer_id,))
+        return len(ids)
+
+
+def _past(event: str) -> str:
+    return {"assigned": "assigned", "done": "marked done", "dismissed": "dismissed"}.get(
+        event, event
+    )
+
+
+def _hint(state: str) -> str:
+    return {
+        "done": "it was already handled, and a handled item stays handled",
+        "dismissed": "it was dismissed, and a dismissed item stays closed",
+        "expired": "its finding went away at the last analysis; it reopens if it comes back",
+    }.get(state, "list open items with `sawubona work list`")
+
+
+def _item_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["holdout"] = bool(d["holdout"])
+    try:
+        d["evidence"] = json.loads(d["evidence"] or "{}")
+    except ValueError:
+        d["evidence"] = {}
+    return d
