@@ -339,4 +339,7 @@ def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
     app.state.store = store
+    from sawubona.web.work import install as install_work  # the worklist pages and API
+
+    install_work(app, store_path, render, lock)
     return app
