@@ -105,6 +105,58 @@ def test_overview_then_drill_down_to_a_portrait(page, server: str) -> None:
     _only_local(page.requested)
 
 
+def _charts_drawn(pg: object) -> int:
+    """How many inline SVG charts on the page have a visible size and at least one mark."""
+    return int(
+        pg.evaluate(  # type: ignore[attr-defined]
+            """() => [...document.querySelectorAll('main svg')].filter(svg => {
+                const box = svg.getBoundingClientRect();
+                const marks = svg.querySelectorAll('rect, path, circle, line, polyline');
+                return box.width > 50 && box.height > 20 && marks.length > 0;
+            }).length"""
+        )
+    )
+
+
+def test_charts_render_on_the_overview_and_the_lens_pages(page, server: str) -> None:
+    page.goto(server + "/")
+    charts = page.locator("main .chartbox").count()
+    assert charts > 0
+    assert _charts_drawn(page) >= charts
+    lenses = [a.get_attribute("href") for a in page.locator("main h2 a[href^='/lens/']").all()]
+    assert len(lenses) >= 5
+    drawn = 0
+    for href in lenses:
+        page.goto(server + str(href))
+        drawn += _charts_drawn(page)
+    assert drawn >= charts
+    _only_local(page.requested)
+
+
+def test_a_lens_figure_drills_down_to_the_customers_behind_it(page, server: str) -> None:
+    """Overview → a lens → one of its findings' rows → a customer in them → the portrait."""
+    page.goto(server + "/")
+    lenses = [a.get_attribute("href") for a in page.locator("main h2 a[href^='/lens/']").all()]
+    found = None
+    for lens in lenses:
+        page.goto(server + str(lens))
+        for href in [a.get_attribute("href") for a in page.locator("ul.findings a").all()]:
+            page.goto(server + str(href))
+            if page.locator("table.data tbody a[href^='/customer/']").count():
+                found = (lens, href)
+                break
+        if found:
+            break
+    assert found, "no lens finding leads to rows with customers"
+    assert "?" in str(found[1])  # the finding's own rows, filtered, not the whole table
+    people = page.locator("table.data tbody a[href^='/customer/']")
+    customer_id = people.first.inner_text()
+    people.first.click()
+    page.wait_for_selector("#story")
+    assert f"Customer {customer_id}" in page.locator("main p.muted").first.inner_text()
+    _only_local(page.requested)
+
+
 def test_search_finds_a_customer(page, server: str) -> None:
     page.goto(server + "/")
     page.fill("header input[type=search]", "C0000003")
