@@ -289,16 +289,70 @@ def export(
     store: StoreOpt = DEFAULT_STORE,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     table: Annotated[list[str] | None, typer.Option(help="Only these tables.")] = None,
+    pseudonymise: Annotated[
+        bool,
+        typer.Option(
+            "--pseudonymise",
+            help="Replace ids with keyed hashes (HMAC-SHA256) and empty personal columns.",
+        ),
+    ] = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="Secret key for --pseudonymise (else $SAWUBONA_PSEUDONYM_KEY)."),
+    ] = None,
 ) -> None:
     """Write tables (canonical and results) as Parquet or CSV files.
 
     Example: [bold]sawubona export --out exported/ --format csv[/bold]
     """
     _must_exist(store)
-    with sawubona.open(store, read_only=True) as s:
-        written = s.export(out, fmt=fmt, tables=table)
+    if pseudonymise:
+        from sawubona import privacy
+
+        key = privacy.load_key(key_file)
+        with sawubona.open(store, read_only=True) as s:
+            written = privacy.export_pseudonymised(s, out, key, fmt=fmt, tables=table)
+    else:
+        with sawubona.open(store, read_only=True) as s:
+            written = s.export(out, fmt=fmt, tables=table)
     console.render_rows(
         f"Exported to {out}", ["table", "file"], [[k, str(v)] for k, v in written.items()]
+    )
+
+
+@app.command()
+def forget(
+    customer_id: Annotated[str, typer.Argument(help="The id of the customer to erase.")],
+    store: StoreOpt = DEFAULT_STORE,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase one customer from every table, result, quarantine row and log; print a receipt.
+
+    Example: [bold]sawubona forget C0000042 --yes[/bold]
+    """
+    from sawubona import privacy
+
+    _must_exist(store)
+    if not yes and not typer.confirm(
+        f"Erase everything {store} holds about customer {customer_id}? This cannot be undone"
+    ):
+        raise SawubonaError("nothing was erased; pass --yes to erase without asking")
+    with sawubona.open(store) as s:
+        receipt = privacy.forget(s, customer_id)
+    if as_json:
+        _print_json(receipt.to_dict())
+        return
+    if not receipt.total:
+        console.out.print(f"{store} holds nothing about customer {customer_id}; nothing erased.")
+        return
+    rows = [[k, f"{v:,} rows removed"] for k, v in sorted(receipt.removed.items())]
+    rows += [[k, f"{v:,} cells redacted"] for k, v in sorted(receipt.redacted.items())]
+    console.render_rows(
+        f"Erased customer {customer_id} from {store} (file rewritten: "
+        f"{'yes' if receipt.rewritten else 'no'})",
+        ["table", "erased"],
+        rows,
     )
 
 
