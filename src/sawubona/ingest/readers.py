@@ -20,6 +20,8 @@ import hashlib
 import io
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sawubona import limits
 from sawubona.errors import InputError
 from sawubona.schema import normalise_name
 
@@ -86,6 +89,10 @@ class Staging:
 
     def __init__(self) -> None:
         self.con = duckdb.connect(":memory:")
+        # capped, and spilling to a private directory: a file larger than memory loads slower
+        # instead of killing the process (see sawubona.limits)
+        self._spill = tempfile.mkdtemp(prefix="sawubona-staging-")
+        limits.configure(self.con, self._spill)
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET preserve_insertion_order = true")
         self._n = 0
@@ -104,6 +111,7 @@ class Staging:
 
     def close(self) -> None:
         self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def file_format(path: Path, declared: str | None = None) -> str:
@@ -402,10 +410,12 @@ def read_parquet(path: Path, staging: Staging) -> StagedFile:
     select = ", ".join(
         f'"{orig.replace(chr(34), chr(34) * 2)}" AS "{new}"' for new, orig in names.items()
     )
+    # a view, not a copy: Parquet is already columnar and typed, and DuckDB reads it in
+    # parallel each time (twice: to check, then to write), which costs less than a copy
+    literal = "'" + str(path).replace("'", "''") + "'"
     con.execute(
-        f'CREATE TABLE "{name}" AS SELECT {select}, CAST(? AS VARCHAR) AS "_file", '
-        f'file_row_number + 1 AS "_line" FROM read_parquet(?, file_row_number = true)',
-        [str(path), str(path)],
+        f'CREATE VIEW "{name}" AS SELECT {select}, CAST({literal} AS VARCHAR) AS "_file", '
+        f'file_row_number + 1 AS "_line" FROM read_parquet({literal}, file_row_number = true)'
     )
     rows = staging.count(name)
     return StagedFile(path, name, sha256_of(path), "parquet", rows, names)

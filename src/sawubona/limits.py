@@ -1,0 +1,63 @@
+"""How much memory DuckDB may take, and where it spills when that is not enough.
+
+DuckDB's own default is 80% of RAM *per database instance*; an ingest opens two
+(the in-memory staging database and the store), so on a large file the process
+could ask for 160% of the machine and be killed. Each instance sawubona opens
+gets a share of RAM instead (:data:`DEFAULT_SHARE`, or ``SAWUBONA_MEMORY_LIMIT``
+such as ``4GB``), and a temporary directory to spill to, so a load or an
+analysis larger than memory runs slower rather than dying. DuckDB's limit
+covers its buffer manager (tables, hash tables, sorts), not Arrow data handed
+to Python (`DuckDB limits <https://duckdb.org/docs/stable/operations_manual/limits>`_).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+#: the share of physical memory one DuckDB instance may use
+DEFAULT_SHARE = 0.25
+ENV = "SAWUBONA_MEMORY_LIMIT"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def physical_memory() -> int:
+    """Bytes of RAM on this machine (0 when the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def parse_size(text: str) -> int:
+    """``"4GB"``, ``"512MiB"``, ``"1.5G"`` or a number of bytes → bytes."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"{ENV}={text!r} is not a size; write it like 4GB or 512MB")
+    unit = (m.group(2) or "").upper()[:1]
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+def memory_limit(share: float = DEFAULT_SHARE) -> int:
+    """Bytes one DuckDB instance may use: ``SAWUBONA_MEMORY_LIMIT`` or ``share`` of RAM."""
+    if os.environ.get(ENV):
+        return parse_size(os.environ[ENV])
+    ram = physical_memory()
+    return max(int(ram * share), 512 << 20) if ram else 4 << 30
+
+
+def configure(con: Any, temp_dir: str | None = None, share: float = DEFAULT_SHARE) -> None:
+    """Cap a DuckDB connection's memory and, when given, let it spill to ``temp_dir``.
+
+    Also turns DuckDB's own progress bar off: sawubona reports progress itself, and the
+    bar would otherwise be written to the terminal (or a log) of whoever runs it.
+    """
+    mb = memory_limit(share) >> 20
+    con.execute(f"SET memory_limit = '{mb}MB'")
+    con.execute("SET enable_progress_bar = false")
+    if temp_dir is not None:
+        escaped = temp_dir.replace("'", "''")
+        con.execute(f"SET temp_directory = '{escaped}'")
