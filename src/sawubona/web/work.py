@@ -59,10 +59,19 @@ def install(
         return Worklist(path)
 
     def same_origin(request: Request) -> bool:
+        """A browser's write must come from this site's own pages (Fetch Metadata, then Origin).
+
+        With ``Referrer-Policy: no-referrer`` browsers send ``Origin: null`` on form posts,
+        so ``Sec-Fetch-Site`` decides where a browser sends it; clients that are not
+        browsers (curl, scripts) send neither and are let through (the token guards them).
+        """
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            return site in ("same-origin", "none")
         origin = request.headers.get("origin")
-        if not origin or origin == "null":
-            return origin is None
-        return urlparse(origin).netloc == request.headers.get("host", "")
+        if origin is None:
+            return True
+        return origin != "null" and urlparse(origin).netloc == request.headers.get("host", "")
 
     def filters(request: Request) -> dict[str, str]:
         keys = ("kind", "team", "owner", "urgency", "state", "customer_id")
