@@ -4,6 +4,7 @@ known reasons, planted truth in demo worlds, and real data (Online Retail II).""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,35 @@ def test_without_purchase_journeys_it_says_what_it_skipped(
     report = runner.analyze(store, ["drift"])
     assert report.lenses[0].status == "ran"
     assert "no purchase journeys (kinds order, visit, purchase)" in report.lenses[0].message
+
+
+def test_a_subscription_world_gets_neglect_by_what_customers_pay(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A telco world has no purchase journeys: no purchase model, but valuable customers (by
+    the fees they pay) with planted ignored contacts are found, and nobody else is."""
+    s, folder = demo_store(tmp_path_factory, "telco", 2000)
+    report = run(s)
+    assert report.status == "ran", report.message
+    assert "neglect judged on what customers pay" in report.message
+    assert s.tables() and "drift_customers" not in s.tables()
+    ng = frame(s, "drift_neglect")
+    subs = pq.read_table(folder / "subscriptions.parquet").to_pandas()
+    as_of = pd.Timestamp(json.loads((folder / "truth.json").read_text())["as_of"])
+    live = subs[subs.ended_at.isna() | (subs.ended_at > as_of)]
+    fees = live.groupby("customer_id").monthly_fee_paid.sum() * 12
+    # the valuable customers are the top share by yearly fees (ties at the edge aside)
+    edge = fees.sort_values(ascending=False).iloc[round(0.2 * len(fees)) - 1]
+    assert (ng.value_total >= edge - 1e-9).all()
+    assert ng.value_total.to_numpy() == pytest.approx(fees.reindex(ng.customer_id).to_numpy())
+    valuable = set(fees[fees > edge].index)
+    truth = pq.read_table(folder / "truth" / "unanswered.parquet").to_pandas()
+    ignored = truth[(truth.reason == "ignored") & (truth.age_days > 7)]
+    planted = set(ignored.customer_id) & valuable
+    found = set(ng[ng.unanswered_contacts > 0].customer_id)
+    assert planted, "the world plants ignored contacts among valuable customers"
+    assert planted <= found
+    assert found - set(truth.customer_id) == set()  # no customer without a planted one
 
 
 # -- planted truth in demo worlds -----------------------------------------------------------------

@@ -38,7 +38,7 @@ from sawubona.lenses.base import LensInput, LensOutput, Setting
 from sawubona.lenses.drift import fitting, reasons, summary
 from sawubona.lenses.drift.cadence import cadence
 from sawubona.lenses.drift.neglect import neglect
-from sawubona.lenses.drift.report import cohorts, customers_table, findings
+from sawubona.lenses.drift.report import cohorts, customers_table, findings, neglect_findings
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("time_unit", "week", "unit of recency, T, horizon and the models' α (week or day)"),
@@ -100,8 +100,14 @@ class DriftLens:
         cust = summary.customer_summary(cal_days, as_of_day).order_by("customer_id").to_pyarrow()
         if cust.num_rows == 0:
             out.skipped.append(
-                f"no purchase journeys (kinds {', '.join(kinds) or 'any'}) up to {as_of:%Y-%m-%d}"
+                f"no purchase journeys (kinds {', '.join(kinds) or 'any'}) up to {as_of:%Y-%m-%d}: "
+                "no purchase model or cadence; neglect judged on what customers pay"
             )
+            if data.has("touchpoints"):
+                customers, basis = _value_without_purchases(data)
+                if customers.num_rows:
+                    out.tables["drift_neglect"] = _neglect(data, customers, s)
+                    out.findings.extend(neglect_findings(self.name, out.tables, s, basis))
             return out
         freq = _np(cust, "frequency")
         rec_d, age_d = _np(cust, "recency_days"), _np(cust, "age_days")
@@ -317,6 +323,42 @@ def _targets(
         },
         schema=schema,
     )
+
+
+def _value_without_purchases(data: LensInput) -> tuple[pa.Table, str]:
+    """Customers and what they are worth when nobody buys by the journey (a subscription
+    business): the yearly value of the fees they pay at ``as_of``, else the value of their
+    journeys of any kind, else every customer with a touchpoint counts alike. Shaped like
+    ``drift_customers`` for :func:`_neglect`, with no model or cadence figures."""
+    as_of = data.as_of
+    value = None
+    basis = ""
+    if data.has("subscriptions"):
+        sub = data.until("subscriptions")
+        live = sub.filter(sub.ended_at.isnull() | (sub.ended_at > as_of))
+        if "monthly_fee_paid" in live.columns:
+            value = live.group_by("customer_id").aggregate(
+                value_total=(live.monthly_fee_paid.fill_null(0) * 12).sum()
+            )
+            basis = " (by the yearly fees they pay)"
+    if value is None or value.count().to_pyarrow().as_py() == 0:
+        j = data.until("journeys")
+        value = j.group_by("customer_id").aggregate(value_total=j.value.fill_null(0).sum())
+        basis = " (by the value of their journeys)"
+    got = value.order_by("customer_id").to_pyarrow()
+    n = got.num_rows
+    nulls = pa.nulls(n, pa.float64())
+    customers = pa.table(
+        {
+            "customer_id": got.column("customer_id"),
+            "value_total": pc.cast(got.column("value_total"), pa.float64()),
+            "purchase_days": pa.array(np.zeros(n, dtype=np.int64)),
+            "status": pa.nulls(n, pa.string()),
+            "p_alive": nulls,
+            "regular": pa.array(np.zeros(n, dtype=bool)),
+        }
+    )
+    return customers, basis
 
 
 def _neglect(data: LensInput, customers: pa.Table, s: Any) -> pa.Table:

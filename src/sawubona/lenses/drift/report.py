@@ -294,21 +294,29 @@ def findings(
                     severity="action" if reason != "no_visible_cause" else "info",
                 )
             )
-    ng = tables.get("drift_neglect")
-    if ng is not None and ng.num_rows:
-        un = int(pc.sum(pc.greater(ng.column("unanswered_contacts"), 0)).as_py() or 0)
-        mk = int(pc.sum(pc.is_valid(ng.column("marketing_recent"))).as_py() or 0)
-        out.append(
-            Finding(
-                lens,
-                "neglect",
-                f"{ng.num_rows:,} valuable customers look neglected: {un:,} with contacts "
-                f"unanswered after {int(s['reply_days'])} days, {mk:,} sent marketing with no "
-                f"personal contact in {int(s['neglect_days'])} days.",
-                value=float(ng.num_rows),
-                n=ng.num_rows,
-                table="drift_neglect",
-                severity="action",
-            )
-        )
+    out.extend(neglect_findings(lens, tables, s))
     return out
+
+
+def neglect_findings(
+    lens: str, tables: Mapping[str, pa.Table], s: Mapping[str, Any], basis: str = ""
+) -> list[Finding]:
+    """The neglect finding, when ``drift_neglect`` has rows (``basis``: how value was read)."""
+    ng = tables.get("drift_neglect")
+    if ng is None or not ng.num_rows:
+        return []
+    un = int(pc.sum(pc.greater(ng.column("unanswered_contacts"), 0)).as_py() or 0)
+    mk = int(pc.sum(pc.is_valid(ng.column("marketing_recent"))).as_py() or 0)
+    return [
+        Finding(
+            lens,
+            "neglect",
+            f"{ng.num_rows:,} valuable customers{basis} look neglected: {un:,} with contacts "
+            f"unanswered after {int(s['reply_days'])} days, {mk:,} sent marketing with no "
+            f"personal contact in {int(s['neglect_days'])} days.",
+            value=float(ng.num_rows),
+            n=ng.num_rows,
+            table="drift_neglect",
+            severity="action",
+        )
+    ]
