@@ -28,7 +28,14 @@ app = typer.Typer(
 )
 
 StoreOpt = Annotated[
-    Path, typer.Option("--store", "-s", help="The store (a DuckDB file).", show_default=True)
+    Path,
+    typer.Option(
+        "--store",
+        "-s",
+        help="The store: a DuckDB file, postgres://user@host:port/db or "
+        "spark:local[2]?warehouse=DIR (docs/backends.md).",
+        show_default=True,
+    ),
 ]
 DEFAULT_STORE = Path("sawubona.duckdb")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
@@ -438,9 +445,9 @@ def _fresh_demo_store(store: Path) -> None:
             f"{store} holds data that is not from the demo; pass another --store for the demo"
         )
     store.unlink()
-    wal = store.with_name(store.name + ".wal")
-    if wal.exists():
-        wal.unlink()
+    # the DuckDB write-ahead log, and the worklist kept beside the store (with SQLite's own)
+    for suffix in (".wal", ".work.sqlite", ".work.sqlite-wal", ".work.sqlite-shm"):
+        store.with_name(store.name + suffix).unlink(missing_ok=True)
 
 
 def _paths(paths: list[Path] | None, mapping: Path | None) -> list[Path]:
@@ -450,7 +457,9 @@ def _paths(paths: list[Path] | None, mapping: Path | None) -> list[Path]:
 
 
 def _must_exist(store: Path) -> None:
-    if not store.exists():
+    from sawubona.backends import is_url
+
+    if not is_url(store) and not store.exists():
         raise StoreError(
             f"no store at {store}; load data first with `sawubona ingest` or pass --store"
         )

@@ -1,0 +1,218 @@
+"""DuckDB: a store in one file, the default. Real transactions, one writer at a time."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from sawubona.backends.base import (
+    Backend,
+    as_table,
+    classify_sql,
+    delete_changed_sql,
+    ident,
+    unsupported_type,
+)
+from sawubona.errors import StoreBusyError, StoreError
+
+
+def duck_type(name: str, column: str, dtype: pa.DataType) -> str:
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "VARCHAR"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMP"
+    if pa.types.is_floating(dtype):
+        return "DOUBLE"
+    if pa.types.is_integer(dtype):
+        return "BIGINT"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    if pa.types.is_date(dtype):
+        return "DATE"
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return duck_type(name, column, dtype.value_type) + "[]"
+    raise unsupported_type("DuckDB", name, column, dtype)
+
+
+class DuckDBBackend(Backend):
+    name = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.location = path
+
+    def open(self, read_only: bool) -> DuckDBBackend:
+        import duckdb
+        import ibis
+
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"no store at {self.path}; create it with `sawubona ingest` first")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.ibis = ibis.duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "not a valid duckdb database" in str(exc).lower():
+                raise StoreError(
+                    f"{self.path} is not a sawubona store (it is not a DuckDB file); "
+                    "choose another path with --store"
+                ) from None
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+            if read_only or not self._read_alongside(ibis, duckdb):
+                raise StoreBusyError(
+                    f"the store {self.path} is in use by another process (a load or an analysis "
+                    "is running); wait for it to finish and try again"
+                ) from None
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{self.path} is not a sawubona store (DuckDB could not open it: {exc}); "
+                "choose another path with --store"
+            ) from None
+        self.con = self.ibis.con
+        self.con.execute("SET TimeZone = 'UTC'")
+        return self
+
+    def _read_alongside(self, ibis: Any, duckdb: Any) -> bool:
+        """Another process writes the store; a reader (the web app) opens it read-only."""
+        try:
+            self.ibis = ibis.duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error:
+            return False
+        self.read_only = True
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ibis.disconnect()
+
+    def tables(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def ensure(self, name: str, schema: pa.Schema) -> None:
+        cols = ", ".join(f"{ident(f.name)} {duck_type(name, f.name, f.type)}" for f in schema)
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {ident(name)} ({cols})")
+
+    def count(self, name: str) -> int:
+        rows = self.con.execute(f"SELECT count(*) FROM {ident(name)}").fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def select(
+        self,
+        name: str,
+        columns: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> pa.Table:
+        cols = ", ".join(ident(c) for c in columns) if columns else "*"
+        sql = f"SELECT {cols} FROM {ident(name)}"
+        params: list[Any] = []
+        if where:
+            sql += " WHERE " + " AND ".join(f"{ident(k)} = ?" for k in where)
+            params = list(where.values())
+        return self.con.sql(sql, params=params).to_arrow_table()
+
+    def distinct(self, name: str, column: str) -> pa.Table:
+        col = ident(column)
+        return self.con.sql(
+            f"SELECT DISTINCT {col} FROM {ident(name)} WHERE {col} IS NOT NULL"
+        ).to_arrow_table()
+
+    def begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.con.execute("ROLLBACK")
+
+    def upsert(
+        self,
+        name: str,
+        data: pa.Table | pa.RecordBatchReader,
+        key: Sequence[str],
+        compare: Sequence[str],
+        columns: Sequence[str],
+    ) -> tuple[int, int, int]:
+        tbl = ident(name)
+        cols = ", ".join(ident(c) for c in columns)
+        if self.count(name) == 0:  # a first load: nothing to compare with
+            self.con.register("_sawubona_incoming", data)
+            try:
+                self.con.execute(
+                    f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_incoming"
+                )
+            finally:
+                self.con.unregister("_sawubona_incoming")
+            return self.count(name), 0, 0
+        self.con.register("_sawubona_incoming", data)
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sawubona_inc AS SELECT * FROM _sawubona_incoming"
+            )
+        finally:
+            self.con.unregister("_sawubona_incoming")
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _sawubona_cls AS "
+            + classify_sql(name, "_sawubona_inc", key, compare)
+        )
+        counts = dict(
+            self.con.execute("SELECT _status, count(*) FROM _sawubona_cls GROUP BY 1").fetchall()
+        )
+        if counts.get("changed"):
+            self.con.execute(delete_changed_sql(name, "_sawubona_cls", key))
+        if counts.get("changed") or counts.get("new"):
+            self.con.execute(
+                f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_cls "
+                "WHERE _status <> 'same'"
+            )
+        self.con.execute("DROP TABLE IF EXISTS _sawubona_inc")
+        self.con.execute("DROP TABLE IF EXISTS _sawubona_cls")
+        return (
+            int(counts.get("new", 0)),
+            int(counts.get("changed", 0)),
+            int(counts.get("same", 0)),
+        )
+
+    def insert(self, name: str, data: pa.Table) -> None:
+        cols = ", ".join(ident(c) for c in data.column_names)
+        self.con.register("_sawubona_append", data)
+        try:
+            self.con.execute(
+                f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM _sawubona_append"
+            )
+        finally:
+            self.con.unregister("_sawubona_append")
+
+    def delete_in(self, name: str, where: dict[str, Sequence[Any]]) -> int:
+        conds, params = [], []
+        for col, values in where.items():
+            conds.append(f"{ident(col)} IN ({', '.join('?' for _ in values)})")
+            params += list(values)
+        sql = " AND ".join(conds)
+        n = self.con.execute(f"SELECT count(*) FROM {ident(name)} WHERE {sql}", params).fetchall()
+        self.con.execute(f"DELETE FROM {ident(name)} WHERE {sql}", params)
+        return int(n[0][0]) if n else 0
+
+    def replace(self, name: str, data: pa.Table | pa.RecordBatchReader) -> None:
+        self.con.register("_sawubona_result", as_table(data))
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {ident(name)} AS SELECT * FROM _sawubona_result"
+            )
+        finally:
+            self.con.unregister("_sawubona_result")
+
+    def export(self, name: str, target: Path, fmt: str) -> None:
+        opts = "(FORMAT parquet)" if fmt == "parquet" else "(FORMAT csv, HEADER true)"
+        path = str(target).replace("'", "''")
+        self.con.execute(f"COPY (SELECT * FROM {ident(name)}) TO '{path}' {opts}")
