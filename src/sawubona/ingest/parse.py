@@ -95,6 +95,12 @@ class ColumnReading:
     how: str
 
 
+_NUMBER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
+    | {"UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "REAL", "DOUBLE"}
+)
+
+
 def _is_text(duck_type: str) -> bool:
     return duck_type.upper().startswith("VARCHAR")
 
@@ -285,9 +291,11 @@ def column_expr(
             how = "decimal comma" if dec == "," else "numbers"
         elif dt == "BOOLEAN":
             num, how = f"CAST({src} AS DOUBLE)", "booleans as 0/1"
-        else:
+        elif dt in _NUMBER_TYPES or dt.startswith("DECIMAL"):
             num = f"CASE WHEN isfinite(CAST({src} AS DOUBLE)) THEN CAST({src} AS DOUBLE) END"
             how = "numbers"
+        else:  # a timestamp, a list, a struct…: its text is not a number, so it fails
+            num, how = number_expr(raw, "."), "numbers"
         if logical == "int":
             num = f"CASE WHEN {num} = floor({num}) THEN CAST({num} AS BIGINT) END"
         elif logical == "money":

@@ -168,7 +168,13 @@ def sniff_encoding(path: Path, declared: str | None = None) -> tuple[str, bool, 
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", not _decodes(path, "utf-8-sig"), None
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", not _decodes(path, "utf-16"), None
+        if not _decodes(path, "utf-16"):  # bad bytes cannot be kept row by row in UTF-16
+            raise InputError(
+                "the file starts as UTF-16 but is not valid UTF-16 (cut short or mixed "
+                "encodings); export it again, preferably as UTF-8",
+                file=str(path),
+            )
+        return "utf-16", False, None
     if _decodes(path, "utf-8"):
         return "utf-8", False, None
     data = path.read_bytes()
@@ -417,7 +423,14 @@ def read_parquet(path: Path, staging: Staging) -> StagedFile:
         f'CREATE VIEW "{name}" AS SELECT {select}, CAST({literal} AS VARCHAR) AS "_file", '
         f'file_row_number + 1 AS "_line" FROM read_parquet({literal}, file_row_number = true)'
     )
-    rows = staging.count(name)
+    try:  # a value DuckDB cannot hold (a timestamp past the year 294247) fails here
+        rows = staging.count(name)
+    except duckdb.Error as exc:
+        raise InputError(
+            f"cannot be read as Parquet ({str(exc).splitlines()[0]}); write the out-of-range "
+            "values as text or fix them",
+            file=str(path),
+        ) from None
     return StagedFile(path, name, sha256_of(path), "parquet", rows, names)
 
 
