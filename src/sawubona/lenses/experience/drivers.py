@@ -319,7 +319,7 @@ def drivers(
 def _cells(t: ir.Table, static: list[Feature], with_desired: list[str]) -> pa.Table:
     """Per distinct combination of every feature and control (a cell): for each target, its
     journeys, Σy and Σy² — the sufficient statistics of all the models in one query."""
-    cols: dict[str, Any] = {f"f:{f.name}": f.expr(t).fill_null(False).cast("int8") for f in static}
+    cols: dict[str, Any] = {f"f:{f.name}": f.expr(t).fill_null(False).cast("int32") for f in static}
     cols["broken_promise_kinds"] = t.broken_promise_kinds.fill_null("")
     cols["channel"] = _categorical(t, "channel")
     cols["desired_outcome"] = ibis.ifelse(
@@ -331,7 +331,10 @@ def _cells(t: ir.Table, static: list[Feature], with_desired: list[str]) -> pa.Ta
     )
     metrics: dict[str, Any] = {}
     for target in TARGETS:
-        y = t[target.name].cast("float64")
+        y = t[target.name]
+        if y.type().is_boolean():  # PostgreSQL casts booleans to integers, not to doubles
+            y = y.cast("int32")
+        y = y.cast("float64")
         metrics[f"_n_{target.name}"] = y.count()
         metrics[f"_sy_{target.name}"] = y.sum()
         metrics[f"_syy_{target.name}"] = (y * y).sum()

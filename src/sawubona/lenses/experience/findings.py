@@ -70,7 +70,7 @@ def lateness_finding(t: ir.Table, level: float) -> list[Finding]:
         kept.group_by(["kind", "kept_late_promise_kinds", "survey_instrument"])
         .aggregate(
             n=ibis._.count(),
-            rated=ibis._.survey_score.notnull().cast("int64").sum(),
+            rated=ibis._.survey_score.notnull().cast("int32").sum(),
             s=ibis._.survey_score.sum(),
             ss=(ibis._.survey_score * ibis._.survey_score).sum(),
         )

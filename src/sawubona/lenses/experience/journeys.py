@@ -60,6 +60,9 @@ class Scratch:
 
     def keep(self, expr: ir.Table) -> ir.Table:
         backend = expr._find_backend()
+        if not getattr(backend, "supports_temporary_tables", False):
+            # an engine without temporary tables (Spark through Ibis): keep an Arrow copy
+            return ibis.memtable(expr.to_pyarrow())
         name = ibis.util.gen_name("sawubona_experience")
         table = backend.create_table(name, expr, temp=True)
         self._made.append((backend, name))
@@ -148,13 +151,13 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
     )
     personal = reply & (tp.actor == "person").fill_null(False) & tp.template_id.isnull()
     agg = tp.group_by("journey_id").aggregate(
-        effort_contacts=inbound.cast("int64").sum(),
+        effort_contacts=inbound.cast("int32").sum(),
         first_inbound_at=tp.at.min(where=inbound),
         last_inbound_at=tp.at.max(where=inbound),
         first_channel=tp.channel.argmin(tp.at, where=inbound),
-        transfers=(tp.kind == "transfer").fill_null(False).cast("int64").sum(),
-        replies=reply.cast("int64").sum(),
-        personal_replies=personal.cast("int64").sum(),
+        transfers=(tp.kind == "transfer").fill_null(False).cast("int32").sum(),
+        replies=reply.cast("int32").sum(),
+        personal_replies=personal.cast("int32").sum(),
         _last_reply=tp.at.max(where=reply),
         tp_team=tp.team.argmax(tp.at, where=reply & tp.team.notnull()),
     )
@@ -172,7 +175,7 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
     unanswered = t_in & (tc._last_reply.isnull() | (tc.at > tc._last_reply)) & (tc.at <= grace)
     second = tc.group_by("journey_id").aggregate(
         first_response_at=tc.at.min(where=t_reply & (tc.at >= tc.first_inbound_at)),
-        unanswered_contacts=unanswered.fill_null(False).cast("int64").sum(),
+        unanswered_contacts=unanswered.fill_null(False).cast("int32").sum(),
     )
     # channel switches, journeys with two or more contacts only
     multi = tc.filter(t_in & (tc.effort_contacts >= 2))
@@ -181,7 +184,7 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
     switches = multi.group_by("journey_id").aggregate(
         channel_switches=(multi._prev.notnull() & (multi._prev != multi.channel))
         .fill_null(False)
-        .cast("int64")
+        .cast("int32")
         .sum()
     )
     out = _join(_join(agg.drop("_last_reply"), second), switches)
@@ -192,11 +195,11 @@ def _promises(data: LensInput) -> ir.Table:
     p = promise_flags(data)
     agg = p.group_by("journey_id").aggregate(
         promises=p.count(),
-        promises_due=(p.on_time | p.broken).cast("int64").sum(),
-        promises_broken=p.broken.cast("int64").sum(),
-        promises_kept_late=p.kept_late.cast("int64").sum(),
-        promises_kept=p.kept.cast("int64").sum(),
-        promises_cancelled=p.cancelled.cast("int64").sum(),
+        promises_due=(p.on_time | p.broken).cast("int32").sum(),
+        promises_broken=p.broken.cast("int32").sum(),
+        promises_kept_late=p.kept_late.cast("int32").sum(),
+        promises_kept=p.kept.cast("int32").sum(),
+        promises_cancelled=p.cancelled.cast("int32").sum(),
         promise_channel=p.channel.argmin(p.made_at),
         promise_team=p.team.argmin(p.made_at),
     )
@@ -215,8 +218,8 @@ def _items(data: LensInput) -> ir.Table:
     i = data.until("journey_items")
     return i.group_by("journey_id").aggregate(
         items=i.count(),
-        items_unavailable=(i.fulfilled == False).fill_null(False).cast("int64").sum(),  # noqa: E712
-        items_fulfilled=(i.fulfilled == True).fill_null(False).cast("int64").sum(),  # noqa: E712
+        items_unavailable=(i.fulfilled == False).fill_null(False).cast("int32").sum(),  # noqa: E712
+        items_fulfilled=(i.fulfilled == True).fill_null(False).cast("int32").sum(),  # noqa: E712
     )
 
 
@@ -259,8 +262,8 @@ def _surveys(
     agg = s.group_by("journey_id").aggregate(
         surveys_answered=s.count(),
         treatment_survey=s._scaled.mean(where=treat),
-        _n_nps=(s._instr == "nps").cast("int64").sum(),
-        _n_csat=(s._instr == "csat").cast("int64").sum(),
+        _n_nps=(s._instr == "nps").cast("int32").sum(),
+        _n_csat=(s._instr == "csat").cast("int32").sum(),
         _score=s.score.mean(where=treat),
         effort_survey=s._scaled.mean(where=eff),
         comment_sentiment=s._sentiment.mean(),
@@ -482,7 +485,7 @@ def _finish(base: ir.Table, kind_norm: ir.Table, chan_norm: ir.Table | None) -> 
     count: Any = ibis.literal(0)
     for v in parts.values():
         total = total + v.fill_null(0.0)
-        count = count + v.notnull().cast("int64")
+        count = count + v.notnull().cast("int32")
     treatment = ibis.ifelse(count > 0, total / count, ibis.null("float64"))
     team = ibis.coalesce(t.tp_team, t.promise_team, t.survey_team)
     out = t.select(

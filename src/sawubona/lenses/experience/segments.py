@@ -125,9 +125,9 @@ def segments(t: ir.Table, *, level: float) -> pa.Table:
         long.group_by(keys)
         .aggregate(
             n=ibis._.count(),
-            outcome_known=y.notnull().cast("int64").sum(),
-            outcome_achieved=y.fill_null(False).cast("int64").sum(),
-            rated_n=rating.notnull().cast("int64").sum(),
+            outcome_known=y.notnull().cast("int32").sum(),
+            outcome_achieved=y.fill_null(False).cast("int32").sum(),
+            rated_n=rating.notnull().cast("int32").sum(),
             _rs=rating.sum(),
             _rss=(rating * rating).sum(),
         )

@@ -22,8 +22,8 @@ def kind_norms(core: ir.Table, opts: Options) -> ir.Table:
     """Per kind: promises, the norm (median promised business hours) and the time to keep
     at the at-risk quantile (business hours, over promises kept by ``as_of``)."""
     return core.group_by("kind").aggregate(
-        calendar=core.calendar.first(),
-        at_risk_share=core.at_risk_share.first(),
+        calendar=core.calendar.min(),
+        at_risk_share=core.at_risk_share.min(),
         promises=core.count(),
         kind_norm_business_hours=core.promised_business_hours.median(),
         p90_time_to_keep_hours=core.time_to_keep_hours.quantile(opts.at_risk_quantile),

@@ -95,12 +95,15 @@ def frame(data: LensInput, book: Book) -> ir.Table | None:
 def _kind_case(t: ir.Table, values: Mapping[str, Any], default: Any, type_: str) -> ir.Value:
     import ibis
 
+    def lit(v: Any) -> ir.Value:
+        if type_ == "float64" and v is not None:
+            # a bare float literal is NUMERIC on PostgreSQL; a cast from text is a double
+            return ibis.literal(repr(float(v))).cast("float64")
+        return ibis.literal(v, type=type_)
+
     if not values:
-        return ibis.literal(default, type=type_)
-    return ibis.cases(
-        *[(t.kind == k, ibis.literal(v, type=type_)) for k, v in values.items()],
-        else_=ibis.literal(default, type=type_),
-    )
+        return lit(default)
+    return ibis.cases(*[(t.kind == k, lit(v)) for k, v in values.items()], else_=lit(default))
 
 
 def pauses(data: LensInput, kinds: set[str], opts: Options) -> ir.Table | None:

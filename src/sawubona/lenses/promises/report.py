@@ -48,7 +48,7 @@ BANDS = (
 
 
 def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
-    return cond.fill_null(False).cast("int64").sum()
+    return cond.fill_null(False).cast("int32").sum()
 
 
 def _run(backend: Any, expr: ir.Table) -> pa.Table:
@@ -315,7 +315,7 @@ def gaming(
     kind_stats = base.group_by(_k=base.kind).aggregate(
         _km=base._lr.mean(),
         _kv=base._lr.var(how="pop"),
-        _kr=base.renegotiated.cast("float64").mean(),
+        _kr=base.renegotiated.cast("int32").cast("float64").mean(),
     )
     t = base.left_join(kind_stats, base.kind == kind_stats._k).select(
         *base.columns, "_km", "_kv", "_kr"
@@ -328,12 +328,12 @@ def gaming(
             g.group_by("dimension", "group").aggregate(
                 promises=g.count(),
                 median_promised_vs_norm=g.promised_vs_norm.median(),
-                padded=g.padded.cast("int64").sum(),
+                padded=g.padded.cast("int32").sum(),
                 _lr_n=_count(has_lr),
                 _lr_sum=g._lr.sum(),
                 _lr_exp=g._km.sum(where=has_lr),
                 _lr_var=g._kv.sum(where=has_lr),
-                renegotiated=g.renegotiated.cast("int64").sum(),
+                renegotiated=g.renegotiated.cast("int32").sum(),
                 expected_renegotiated=g._kr.sum(),
                 paused_business_hours=g.paused_business_hours.sum(),
                 promised_business_hours=g.promised_business_hours.sum(),
@@ -346,7 +346,7 @@ def gaming(
             g = pauses.mutate(dimension=ibis.literal(dim), group=pauses[col].fill_null("(none)"))
             pz.append(
                 g.group_by("dimension", "group").aggregate(
-                    pauses=g.count(), pauses_after_customer=g.p_after_customer.cast("int64").sum()
+                    pauses=g.count(), pauses_after_customer=g.p_after_customer.cast("int32").sum()
                 )
             )
         pc = _run(backend, pz[0].union(pz[1])).to_pandas()

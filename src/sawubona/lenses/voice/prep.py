@@ -51,10 +51,22 @@ DEFAULT_CONCESSION_KINDS = "discount,credit"
 
 def solicitation_regex(extra: str = "") -> str:
     """The one regular expression (alternatives of :data:`SOLICITATION_PATTERNS`)."""
-    parts = list(SOLICITATION_PATTERNS)
+    parts = [_word_edges(p) for p in SOLICITATION_PATTERNS]
     if extra.strip():
         parts.append(extra.strip())
     return "|".join(f"(?:{p})" for p in parts)
+
+
+def _word_edges(pattern: str) -> str:
+    r"""``\b`` at either end spelled so every engine reads it alike: PostgreSQL's regular
+    expressions take ``\b`` for a backspace, DuckDB (RE2) and Spark (Java) for an ASCII
+    word boundary — which, next to a word character, is exactly a non-word character or
+    the end of the text."""
+    if pattern.startswith(r"\b"):
+        pattern = "(?:^|[^A-Za-z0-9_])" + pattern[2:]
+    if pattern.endswith(r"\b"):
+        pattern = pattern[:-2] + "(?:$|[^A-Za-z0-9_])"
+    return pattern
 
 
 def _csv(text: str) -> list[str]:
@@ -108,9 +120,9 @@ def journey_context(data: LensInput) -> ir.Table | None:
         broken = live & ((kept > p.due_at) | (kept.isnull() & (p.due_at < as_of)))
         running = live & kept.isnull() & (p.due_at >= as_of)
         per = p.group_by("journey_id").aggregate(
-            n_broken=broken.cast("int64").sum(),
-            n_running=running.cast("int64").sum(),
-            n_live=live.cast("int64").sum(),
+            n_broken=broken.cast("int32").sum(),
+            n_running=running.cast("int32").sum(),
+            n_live=live.cast("int32").sum(),
         )
         status = ibis.cases(
             (per.n_broken > 0, ibis.literal("broken")),
