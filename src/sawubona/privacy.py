@@ -205,6 +205,11 @@ def forget(store: Store, customer_id: str, *, rewrite: bool = True) -> Receipt:
             f"the store {store.path} is open read-only (another process, such as "
             "`sawubona serve`, is using it); stop that process to forget a customer"
         )
+    if store.backend != "duckdb":
+        raise SawubonaError(
+            f"forget works on DuckDB stores for now, not {store.backend}; export the store "
+            "to DuckDB or erase the customer there with your database's tools"
+        )
     customer_id = customer_id.strip()
     if not customer_id:
         raise SawubonaError("give the id of the customer to forget")
