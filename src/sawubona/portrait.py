@@ -31,7 +31,6 @@ LENS_TABLES = {
     "touch": "touch_customers",
     "giving": "giving_gifts",
     "promises": "promises_status",
-    "voice": "voice_say_do",
 }
 
 
@@ -89,13 +88,16 @@ class Portrait:
         return "".join(parts)
 
 
-def _rows(store: Store, table: str, column: str, value: str) -> list[dict[str, Any]]:
-    if not store.has_table(table):
+def _rows(
+    store: Store, present: set[str], table: str, column: str, value: str
+) -> list[dict[str, Any]]:
+    """The rows of ``table`` whose ``column`` is ``value`` (none when the table is absent).
+
+    A bound-parameter lookup through the store, not an Ibis expression: compiling one
+    costs more than the lookup itself, and a portrait makes a dozen of them."""
+    if table not in present:
         return []
-    t = store.table(table)
-    if column not in t.columns:
-        return []
-    rows: list[dict[str, Any]] = t.filter(t[column] == value).to_pyarrow().to_pylist()
+    rows: list[dict[str, Any]] = store.arrow(table, where={column: value}).to_pylist()
     return rows
 
 
@@ -103,11 +105,12 @@ def _fmt_time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else str(value)
 
 
-def _as_of(store: Store) -> dt.datetime | None:
-    if store.has_table("lens_runs") and store.count("lens_runs"):
-        value = store.table("lens_runs")["as_of"].max().execute()
-        if value is not None and value == value:
-            return value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+def _as_of(store: Store, present: set[str]) -> dt.datetime | None:
+    if "lens_runs" in present:
+        runs = [v for v in store.arrow("lens_runs", ["as_of"]).column(0).to_pylist() if v]
+        if runs:
+            latest: dt.datetime = max(runs)
+            return latest
     from sawubona.analyze import latest_event
 
     return latest_event(store)
@@ -115,17 +118,18 @@ def _as_of(store: Store) -> dt.datetime | None:
 
 def build(store: Store, customer_id: str) -> Portrait:
     """The portrait of ``customer_id``; :class:`UnknownCustomerError` if there is none."""
-    customer = _rows(store, "customers", "customer_id", customer_id)
+    present = set(store.tables())
+    customer = _rows(store, present, "customers", "customer_id", customer_id)
     if not customer:
         raise UnknownCustomerError(f"no customer has the id {customer_id!r}")
     c = customer[0]
-    as_of = _as_of(store)
-    journeys = _rows(store, "journeys", "customer_id", customer_id)
-    touches = _rows(store, "touchpoints", "customer_id", customer_id)
-    promises = _rows(store, "promises", "customer_id", customer_id)
-    surveys = _rows(store, "surveys", "customer_id", customer_id)
-    actions = _rows(store, "actions", "customer_id", customer_id)
-    subs = _rows(store, "subscriptions", "customer_id", customer_id)
+    as_of = _as_of(store, present)
+    journeys = _rows(store, present, "journeys", "customer_id", customer_id)
+    touches = _rows(store, present, "touchpoints", "customer_id", customer_id)
+    promises = _rows(store, present, "promises", "customer_id", customer_id)
+    surveys = _rows(store, present, "surveys", "customer_id", customer_id)
+    actions = _rows(store, present, "actions", "customer_id", customer_id)
+    subs = _rows(store, present, "subscriptions", "customer_id", customer_id)
 
     tenure = (as_of - c["joined_at"]).days if as_of and c.get("joined_at") else None
     value = sum(j["value"] or 0 for j in journeys)
@@ -142,7 +146,7 @@ def build(store: Store, customer_id: str) -> Portrait:
         "plans": [s["plan_id"] for s in subs if not s.get("ended_at")],
     }
     sections: dict[str, list[Statement]] = {
-        "what matters": _matters(store, journeys, touches),
+        "what matters": _matters(store, present, journeys, touches),
         "experiences": _experiences(journeys),
         "promises": _promises(promises, as_of),
         "what they said": _said(surveys),
@@ -150,7 +154,7 @@ def build(store: Store, customer_id: str) -> Portrait:
     }
     lenses: dict[str, list[dict[str, Any]]] = {}
     for lens, table in LENS_TABLES.items():
-        rows = _rows(store, table, "customer_id", customer_id)
+        rows = _rows(store, present, table, "customer_id", customer_id)
         if rows:
             lenses[lens] = rows
     sections["what we could give"] = [
@@ -180,13 +184,17 @@ def _pct(x: Any) -> str:
 
 
 def _matters(
-    store: Store, journeys: list[dict[str, Any]], touches: list[dict[str, Any]]
+    store: Store,
+    present: set[str],
+    journeys: list[dict[str, Any]],
+    touches: list[dict[str, Any]],
 ) -> list[Statement]:
     out = []
-    if journeys and store.has_table("journey_items"):
+    if journeys and "journey_items" in present:
         ids = [j["journey_id"] for j in journeys]
-        t = store.table("journey_items")
-        items = t.filter(t["journey_id"].isin(ids)).to_pyarrow().to_pylist()
+        items = [
+            row for jid in ids for row in _rows(store, present, "journey_items", "journey_id", jid)
+        ]
         per_journey = Counter({(i["journey_id"], i["item_id"]) for i in items})
         counts = Counter(item for (_, item) in per_journey)
         if counts:

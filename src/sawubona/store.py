@@ -224,9 +224,16 @@ class Store:
         """Row count of every table."""
         return {name: self.count(name) for name in self.tables()}
 
-    def arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+    def arrow(
+        self,
+        name: str,
+        columns: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> pa.Table:
+        """Rows of ``name`` as Arrow; ``where``: column = value, bound as parameters (never
+        pasted into SQL), so a point lookup costs one indexed-or-pruned scan and no Ibis."""
         _ident(name)
-        return self._backend.select(name, columns)
+        return self._backend.select(name, columns, where=where)
 
     def distinct_values(self, name: str, column: str) -> pa.Table:
         """The distinct non-null values of one column (used to check references)."""
