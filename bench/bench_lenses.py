@@ -53,7 +53,7 @@ with sawubona.open(store) as s:
         out["rows"] = rows
     else:
         report = s.analyze(lenses=None if lens == "all" else [lens])
-        out["status"] = {r.lens: r.status for r in report.runs}
+        out["status"] = {r.lens: r.status for r in report.lenses}
 out["seconds"] = time.perf_counter() - t0
 out["cpu"] = time.process_time() - c0
 out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -69,7 +69,8 @@ def world_store(world: str, size: str, seed: int) -> tuple[Path, dict[str, int]]
     folder = OUT / "worlds" / f"{world}-{size}-{seed}-parquet"
     if not (folder / "truth.json").exists():
         t0 = time.perf_counter()
-        generate(folder, world=world, size=size, seed=seed, fmt="parquet")
+        n: str | int = int(size) if size.isdigit() else size
+        generate(folder, world=world, size=n, seed=seed, fmt="parquet")
         print(f"  generated {folder.name} in {time.perf_counter() - t0:.0f} s", flush=True)
     store = OUT / "stores" / f"{world}-{size}-{seed}.duckdb"
     store.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +117,7 @@ def main() -> None:
     args = ap.parse_args()
     worlds = args.world or ["telco", "shop"]
     sizes = args.size or ["medium", "large"]
-    lenses = args.lens or [lens.name for lens in available()]
+    lenses = args.lens or list(available())
     load = os.getloadavg()
 
     figures: dict[tuple[str, str], dict[str, Any]] = {}
