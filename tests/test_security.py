@@ -310,3 +310,13 @@ def test_raw_http_client_gets_security_headers_on_404(live: int) -> None:
     assert res.status == 404
     assert res.getheader("content-security-policy") == CSP
     assert res.getheader("x-frame-options") == "DENY"
+
+
+def test_page_sizes_are_bounded(client: TestClient) -> None:
+    """No request can ask for an unbounded page (a cheap denial of service)."""
+    assert client.get("/api/tables/touchpoints", params={"page_size": 10**6}).status_code == 422
+    assert client.get("/api/tables/touchpoints", params={"page": 0}).status_code == 422
+    assert client.get("/api/customers", params={"page_size": 501}).status_code == 422
+    assert (
+        len(client.get("/api/tables/touchpoints", params={"page_size": 500}).json()["rows"]) == 500
+    )
