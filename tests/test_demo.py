@@ -156,7 +156,8 @@ def test_allowed_values_ranges_and_rules(w: Loaded) -> None:
             if col.minimum is not None:
                 assert (s >= col.minimum).all(), (name, col.name)
             if col.type == "timestamp":
-                assert (s <= AS_OF).all(), (name, col.name, s.max())
+                if not col.future_ok or name != "promises":
+                    assert (s <= AS_OF).all(), (name, col.name, s.max())
                 assert (s >= pd.Timestamp("2010-01-01")).all(), (name, col.name)
                 assert ((s.astype("int64") % 1_000_000) == 0).all()  # whole seconds
             if col.type == "string":
@@ -166,6 +167,9 @@ def test_allowed_values_ranges_and_rules(w: Loaded) -> None:
             assert (df.loc[both, rule.left] >= df.loc[both, rule.right]).all(), (name, rule)
     p = w["promises"]
     assert (p.due_at >= p.made_at).all()
+    # promises due after as_of are open: neither kept nor cancelled yet
+    later = p.due_at > AS_OF
+    assert p.kept_at[later].isna().all() and p.cancelled_at[later].isna().all()
     kept = p.kept_at.notna()
     assert (p.kept_at[kept] >= p.made_at[kept]).all()
     canc = p.cancelled_at.notna()
@@ -298,6 +302,7 @@ def _promise_status(p: pd.DataFrame) -> pd.Series:
     status = pd.Series("kept", index=p.index)
     status[p.kept_at > p.due_at] = "broken_late"
     status[p.kept_at.isna()] = "broken_unkept"
+    status[p.kept_at.isna() & (p.due_at > AS_OF)] = "open"
     status[p.cancelled_at.notna()] = "cancelled"
     return status
 
@@ -306,8 +311,18 @@ def test_promises_kept_broken_cancelled_and_made_good(w: Loaded) -> None:
     p = w["promises"].set_index("promise_id")
     truth = w.t("promises").set_index("promise_id").loc[p.index]
     status = _promise_status(p)
-    assert (status == truth.status).all()
-    assert set(status) == {"kept", "broken_late", "broken_unkept", "cancelled"}
+    assert (status == truth.status.replace({"at_risk": "open"})).all()
+    assert {"kept", "broken_late", "broken_unkept", "cancelled"} <= set(status)
+    assert set(status) <= {"kept", "broken_late", "broken_unkept", "cancelled", "open"}
+    # at risk: open with >= 80% of the promised time gone, or less left than the kind's
+    # 90th percentile time to keep
+    op = p[status == "open"]
+    hours = (p.kept_at - p.made_at).dt.total_seconds() / 3600
+    p90 = hours.groupby(p.kind).quantile(0.9)
+    gone = (AS_OF - op.made_at) / (op.due_at - op.made_at) >= 0.8
+    short = (op.due_at - AS_OF).dt.total_seconds() / 3600 < op.kind.map(p90).astype(float)
+    if len(op):
+        assert ((gone | short) == truth.status[op.index].eq("at_risk")).all()
     broken = truth.status.str.startswith("broken")
     assert truth.made_good[broken].any() and not truth.made_good[broken].all()
     assert not truth.made_good[~broken].any()
@@ -329,6 +344,93 @@ def test_promises_kept_broken_cancelled_and_made_good(w: Loaded) -> None:
     for pid in truth.index[truth.made_good][:50]:
         eid = truth.make_good_id[pid]
         assert eid in set(tp.touchpoint_id) or eid in set(ac.action_id)
+
+
+def test_planted_promise_gaming(w: Loaded) -> None:
+    """Padders quote 3x their kinds' usual time; renegotiated promises are replaced by a
+    later one of the same journey and kind, due later; paused promises have a pending
+    message and, counting the pause, mostly keep their word."""
+    p = w["promises"].set_index("promise_id")
+    truth = w.t("promises").set_index("promise_id").loc[p.index]
+    padders = set(w.truth["agents"]["padding"])
+    assert len(padders) >= 3
+    assert (p.made_by[truth.padded].isin(padders)).all()
+    # every promise of theirs but plan changes (made apart, when the new plan starts)
+    assert (truth.padded == (p.made_by.isin(padders) & p.kind.ne("plan_change"))).all()
+    hours = (p.due_at - p.made_at).dt.total_seconds() / 3600
+    by_agent = p.made_by.str.startswith("A")
+    norm = hours[by_agent & ~truth.padded].groupby(p.kind).median()
+    ratio = hours / p.kind.map(norm)
+    assert ratio[truth.padded].median() > 2.5 and ratio[by_agent & ~truth.padded].median() < 1.2
+    reneg = truth[truth.renegotiated]
+    assert len(reneg) >= (1 if w.world.world == "cafe" else 5)  # few café promises by agents
+    assert p.kept_at[reneg.index].isna().all()
+    new = p.loc[reneg.replaced_by]
+    old = p.loc[reneg.index]
+    assert (new.journey_id.to_numpy() == old.journey_id.to_numpy()).all()
+    assert (new.kind.to_numpy() == old.kind.to_numpy()).all()
+    assert (new.made_at.to_numpy() <= old.due_at.to_numpy()).all()
+    assert (new.due_at.to_numpy() > old.due_at.to_numpy()).all()
+    paused = truth[truth.paused_hours.notna()]
+    assert (paused.kind == "fix").all()
+    if w.world.world == "shop":  # no fix promises
+        assert paused.empty
+        return
+    tp = w["touchpoints"]
+    pend = tp[tp.kind == "pending"].sort_values("at")
+    assert len(paused) > (10 if w.world.world == "telco" else 0)
+    assert set(pend.journey_id) <= set(p.journey_id[paused.index])
+    # recompute: from the pending message to the journey's next touchpoint, within
+    # made .. kept (or as_of)
+    nxt = tp.sort_values(["journey_id", "at", "touchpoint_id"]).copy()
+    nxt["next_at"] = nxt.groupby("journey_id")["at"].shift(-1)
+    pend = nxt[nxt.kind == "pending"].set_index("journey_id")
+    pp = p.loc[paused.index]
+    has = pp.journey_id.isin(pend.index)
+    start = pp.journey_id.map(pend["at"])
+    stop = pp.journey_id.map(pend["next_at"]).fillna(AS_OF)
+    end = pp.kept_at.fillna(AS_OF)
+    secs = (np.minimum(stop, end) - np.maximum(start, pp.made_at)).dt.total_seconds()
+    secs = secs.clip(lower=0).where(has & (start < pp.due_at), 0.0)
+    assert np.allclose(secs / 3600, paused.paused_hours)
+    due = pp.due_at + pd.to_timedelta(secs, unit="s")
+    kept_ok = pp.kept_at.notna() & (pp.kept_at <= due)
+    assert (kept_ok == paused.status_with_pauses.eq("kept")).all()
+    if w.world.world == "telco":
+        kept_by_pause = paused.status_with_pauses.eq("kept") & paused.status.eq("broken_late")
+        assert kept_by_pause.sum() > 5
+
+
+def test_owed_credits_follow_the_declared_rules(w: Loaded) -> None:
+    """Owed credits recomputed from the declared rules file, the promises and the actions."""
+    import tomllib
+
+    rules = tomllib.loads((w.world.out_dir / "truth" / "compensation_rules.toml").read_text())
+    assert rules["promise"] and w.truth["world_facts"]["compensation_rules"]
+    by_kind = {r["kind"]: r for r in rules["promise"]}
+    p = w["promises"].set_index("promise_id")
+    truth = w.t("promises").set_index("promise_id").loc[p.index]
+    broken = p[truth.status.str.startswith("broken") & p.kind.isin(list(by_kind))].copy()
+    days = np.ceil((broken.kept_at.fillna(AS_OF) - broken.due_at).dt.total_seconds() / 86400)
+    owed = []
+    for kind, d in zip(broken.kind, days, strict=True):
+        r = by_kind[kind]
+        v = r.get("amount", 0.0) + r.get("per_day_late", 0.0) * d
+        owed.append(min(v, r.get("max", v)))
+    broken["owed"] = np.round(owed, 2)
+    per = broken.groupby("journey_id").owed.sum()
+    ac = w["actions"]
+    paid = ac[ac.kind.isin(rules["paid_kinds"])].groupby("journey_id").amount.sum()
+    oc = w.t("owed_credits").set_index("journey_id").sort_index()
+    assert set(oc.index) == set(per[per > 0].index)
+    assert np.allclose(oc.owed, per.loc[oc.index], atol=0.005)
+    assert np.allclose(oc.paid, paid.reindex(oc.index).fillna(0.0), atol=0.005)
+    still = np.maximum(0, oc.owed - oc.paid).round(2)
+    assert np.allclose(oc.still_owed, still, atol=0.005)
+    # planted: some paid in full, some partly, some not at all
+    assert (oc.still_owed < 0.01).sum() >= 3 and (oc.paid == 0).sum() >= 3
+    if w.world.world != "cafe":  # the café's rule is a flat £3: any credit pays it
+        assert ((oc.paid > 0) & (oc.still_owed >= 0.01)).sum() >= 1
 
 
 def test_unanswered_inbound_really_unanswered(w: Loaded) -> None:

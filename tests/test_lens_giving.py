@@ -463,6 +463,50 @@ def test_demo_owed_credits_with_planted_amounts(telco: tuple[sawubona.Store, Pat
     pd.testing.assert_series_equal(got, still.sort_index(), check_names=False, atol=0.011)
 
 
+@pytest.mark.parametrize(
+    "world",
+    [
+        "telco",
+        pytest.param("shop", marks=pytest.mark.slow),
+        pytest.param("cafe", marks=pytest.mark.slow),
+    ],
+)
+def test_demo_planted_owed_credits_under_the_declared_rules(world: str, tmp_path: Path) -> None:
+    """Under the world's own declared rules (``truth/compensation_rules.toml``) every planted
+    journey still owed a credit is found with its planted amount, to the penny, and nothing
+    else; journeys paid in full are not."""
+    from sawubona.demo import generate
+
+    w = generate(tmp_path / "world", world=world, size=2500, seed=4)
+    rules = w.out_dir / "truth" / "compensation_rules.toml"
+    with sawubona.open(tmp_path / "s.duckdb") as s:
+        s.ingest(w.out_dir)
+        _run(s, as_of=w.truth()["as_of"], settings={"compensation_rules": str(rules)})
+        gifts = _df(s, "giving_gifts").query("kind == 'owed_credit'")
+        claims = _df(s, "giving_credits")
+    truth = _truth(w.out_dir, "owed_credits")
+    owed = truth[truth["still_owed"] >= 0.01]
+    paid_in_full = truth[truth["still_owed"] < 0.01]
+    assert len(owed) > 30 and len(paid_in_full) > 10
+    pr = pd.read_parquet(w.path("promises"))
+    journey = dict(zip(pr["promise_id"], pr["journey_id"], strict=True))
+    got = pd.Series(
+        gifts["value_per_year"].to_numpy(),
+        index=[journey[str(x).split(",")[0]] for x in gifts["source_ids"]],
+    ).sort_index()
+    want = owed.set_index("journey_id")["still_owed"].sort_index()
+    assert set(got.index) == set(want.index)  # recall and precision 1.0
+    assert (got.round(2) == want.loc[got.index].round(2)).all()  # to the penny
+    # every claim of the truth is a claim of the lens, with its amount owed
+    c = claims.assign(journey_id=claims["claim_id"].map(journey))
+    per = c.groupby("journey_id")["owed"].sum().round(2)
+    t = truth.set_index("journey_id")["owed"].round(2)
+    assert set(per.index) == set(t.index) and (per.loc[t.index] == t).all()
+    who = dict(zip(owed["journey_id"], owed["customer_id"], strict=True))
+    firsts = [journey[str(x).split(",")[0]] for x in gifts["source_ids"]]
+    assert [who[j] for j in firsts] == gifts["customer_id"].tolist()
+
+
 def _journey_of(evidence: dict[str, Any], pr: pd.DataFrame, j: pd.DataFrame) -> str:
     claim = evidence["claims"][0]["claim_id"]
     hit = pr[pr["promise_id"] == claim]["journey_id"]

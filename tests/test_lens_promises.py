@@ -511,13 +511,18 @@ def test_demo_world_planted_truth(world: str, tmp_path: Path) -> None:
     store, truth = _world(tmp_path, world, 2000)
     runner.analyze(store, ["promises"], as_of=truth["as_of"])
     planted = pd.read_parquet(tmp_path / world / "truth" / "promises.parquet")
+    _check_statuses(store, planted)
+
+
+def _check_statuses(store: sawubona.Store, planted: pd.DataFrame) -> None:
     planted = planted.set_index("promise_id")
     got = _promises(store)
     assert set(got.index) == set(planted.index)
     want = planted["status"].replace({"broken_late": "broken", "broken_unkept": "broken"})
     got = got.loc[planted.index]
-    # recall and precision 1.0 on every status
+    # recall and precision 1.0 on every status, open and at-risk ones included
     assert (got["status"] == want).all(), pd.crosstab(want, got["status"])
+    assert {"kept", "broken", "cancelled"} <= set(want) and want.isin(["open", "at_risk"]).any()
     how = planted["status"].map({"broken_late": "late", "broken_unkept": "not_kept"})
     assert (got["broken_how"].fillna("-") == how.fillna("-")).all()
     missing = set(planted.index[want.eq("broken") & ~planted["made_good"]])
@@ -525,17 +530,80 @@ def test_demo_world_planted_truth(world: str, tmp_path: Path) -> None:
     assert missing and listed == missing
     good = planted[planted["made_good"]]
     assert (got.loc[good.index, "make_good_id"] == good["make_good_id"]).all()
+    # planted renegotiations: the original keeps its own verdict, the move is recorded
+    reneg = planted[planted["renegotiated"]]
+    assert set(got.index[got["renegotiated"]]) == set(reneg.index)
+    assert (got.loc[reneg.index, "replaced_by"] == reneg["replaced_by"]).all()
+    assert (got.loc[reneg.index, "kept_at"].isna()).all()
+    moved = planted["replaces"].dropna()
+    assert (got.loc[moved.index, "replaces"] == moved).all()
+    at_risk = set(store.table("promises_at_risk").to_pandas()["promise_id"])
+    assert at_risk == set(planted.index[want.isin(["open", "at_risk"])])
+
+
+@pytest.mark.parametrize("world", ["telco", pytest.param("shop", marks=pytest.mark.slow)])
+def test_demo_planted_padders_renegotiations_and_pauses(world: str, tmp_path: Path) -> None:
+    """Padders are flagged and no honest agent or team is; renegotiations are counted per
+    agent; with the clock stopped by pending messages, paused promises (telco) are judged
+    as planted."""
+    store, truth = _world(tmp_path, world, 2000, seed=3)
+    runner.analyze(store, ["promises"], as_of=truth["as_of"])
+    planted = pd.read_parquet(tmp_path / world / "truth" / "promises.parquet")
+    g = store.table("promises_gaming").to_pandas()
+    agents = g[g["dimension"] == "agent"].set_index("group")
+    padders = set(truth["agents"]["padding"])
+    assert len(padders) >= 3
+    assert set(agents.index[agents["padding_flag"]]) == padders
+    assert (agents.loc[sorted(padders), "median_promised_vs_norm"] > 2).all()
+    assert not g.loc[g["dimension"] == "team", "padding_flag"].any()
+    led = _promises(store)
+    padded = planted.loc[planted["padded"], "promise_id"]
+    assert led.loc[padded, "made_by"].isin(padders).all()
+    ren = planted[planted["renegotiated"]].merge(
+        led[["made_by"]], left_on="promise_id", right_index=True
+    )
+    counts = ren.groupby("made_by").size()
+    assert (agents.loc[counts.index, "renegotiated"] == counts).all()
+    assert agents["renegotiated"].sum() == len(ren)
+    if world != "telco":
+        return  # pauses are planted on fix promises, which only the telco world makes
+    # the same world with the clock stopped while the customer is asked for a detail
+    runner.analyze(
+        store, ["promises"], as_of=truth["as_of"], settings={"promises.pause_on": "pending"}
+    )
+    led = _promises(store)
+    paused = planted[planted["paused_hours"].notna()].set_index("promise_id")
+    assert len(paused) > 20
+    want = paused["status_with_pauses"].replace(
+        {"broken_late": "broken", "broken_unkept": "broken"}
+    )
+    assert (led.loc[paused.index, "status"] == want).all()
+    assert np.allclose(
+        led.loc[paused.index, "paused_business_hours"], paused["paused_hours"], atol=1e-6
+    )
+    # most of them are kept only thanks to the pause; unpaused promises do not move
+    assert (want.eq("kept") & paused["status"].eq("broken_late")).sum() > 10
+    others = planted[planted["paused_hours"].isna()].set_index("promise_id")
+    base = others["status"].replace({"broken_late": "broken", "broken_unkept": "broken"})
+    got = led.loc[others.index, "status"]
+    pending = base.isin(["open", "at_risk"])  # at risk moves with the kinds' time to keep
+    assert (got[~pending] == base[~pending]).all() and got[pending].isin(["open", "at_risk"]).all()
+    g = store.table("promises_gaming").to_pandas()
+    assert g.loc[g["dimension"] == "agent", "pauses"].sum() == len(paused)
 
 
 def test_planted_padded_deadlines_are_flagged(tmp_path: Path) -> None:
-    """Two agents of a telco world are made to promise 1.8× the time they gave."""
+    """Two more agents of a telco world are made to promise only 1.8× the time they gave
+    (the generator's planted padders quote 3×): all are flagged, and nobody else."""
     from sawubona.demo import generate
 
     w = generate(tmp_path / "telco", world="telco", size=2000, seed=1)
+    planted = set(w.truth()["agents"]["padding"])
     path = w.path("promises")
     table = pq.read_table(path)
     df = table.to_pandas()
-    agents = df.loc[df["made_by"] != "system", "made_by"].value_counts()
+    mine = (df["made_by"] != "system") & ~df["made_by"].isin(planted)
+    agents = df.loc[mine, "made_by"].value_counts()
     padders = {agents.index[1], agents.index[5]}
     pad = df["made_by"].isin(padders)
     df.loc[pad, "due_at"] = df["made_at"] + (df["due_at"] - df["made_at"]) * 1.8
@@ -545,6 +613,6 @@ def test_planted_padded_deadlines_are_flagged(tmp_path: Path) -> None:
     runner.analyze(store, ["promises"], as_of=w.truth()["as_of"])
     g = store.table("promises_gaming").to_pandas()
     flagged = set(g.loc[(g["dimension"] == "agent") & g["padding_flag"], "group"])
-    assert flagged == padders
+    assert flagged == padders | planted
     f = store.table("findings").to_pandas()
     assert f["key"].eq("padding_agent").any()

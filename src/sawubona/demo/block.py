@@ -60,6 +60,10 @@ class Block:
     surveys: Sink = field(default_factory=lambda: Sink(SURVEY_SPEC))
     actions: Sink = field(default_factory=lambda: Sink(ACTION_SPEC))
     truth: dict[str, list[pa.Table]] = field(default_factory=dict)
+    #: a second stream for the planted promise gaming, pauses and make-good amounts
+    plant: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    #: the world's declared compensation rules: promise kind -> rule (see promises.py)
+    compensation: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def first(self, cust: np.ndarray) -> pa.Array:
         """Customers' first names."""

@@ -74,6 +74,8 @@ NAME = "cafe"
 TABLES = ("customers", "journeys", "journey_items", "touchpoints", "promises", "surveys", "actions")
 TEAMS = ("soho", "shoreditch", "leeds")
 N_AGENT_TEAMS = 3
+#: the compensation the café declares for broken promises (giving lens's rule format)
+COMPENSATION_RULES: dict[str, dict[str, float]] = {"order_ready": {"amount": 3.0}}
 CUSTOMERS_PER_AGENT = 400
 SITES = 3
 KINDS = ("visit", "support")

@@ -329,6 +329,7 @@ TP_KINDS = (
     "follow_up",
     "complaint",
     "thanks",
+    "pending",
 )
 (
     INQUIRY,
@@ -343,7 +344,8 @@ TP_KINDS = (
     FOLLOW_UP,
     COMPLAINT,
     THANKS,
-) = range(12)
+    PENDING,
+) = range(13)
 INBOUND, OUTBOUND = 0, 1
 A_CUSTOMER, A_PERSON, A_BOT, A_SYSTEM = range(4)
 PROMISE_KINDS = ("delivery", "callback", "reply", "refund", "fix", "order_ready", "plan_change")
@@ -395,6 +397,10 @@ PROMISE_SPEC: dict[str, tuple[Any, Any] | str] = {
     "kept": (I64, -1),
     "cancelled": (I64, -1),
     "cancel_reason": "text",
+    #: planted: 0 none, 1 padded, 2 renegotiated (replaced), 3 the replacement, 4 paused
+    "plant": (np.int8, 0),
+    #: paused promises: when the clock was paused (a ``pending`` touchpoint)
+    "pause_at": (I64, -1),
 }
 SURVEY_SPEC: dict[str, tuple[Any, Any] | str] = {
     "cust": (I64, -1),

@@ -5,9 +5,9 @@ action purposes.
 
 Rules applied here (documented in ``docs/demo.md``):
 
-* nothing later than ``as_of``: touchpoints, actions and surveys invited after it
-  are dropped; answers, fulfilments and cancellations after it become null;
-  promises falling due after it are not made;
+* nothing later than ``as_of`` but the due time of open promises: touchpoints,
+  actions and surveys invited after it are dropped; answers, fulfilments and
+  cancellations after it become null; promises made after it are not written;
 * an inbound touchpoint is **unanswered** when no outbound touchpoint of the same
   journey comes after it;
 * a broken promise is **made good** when an ``apology`` touchpoint or a
@@ -29,8 +29,10 @@ from sawubona.demo.common import (
     AS_OF,
     CHANNELS,
     DAY,
+    HOUR,
     I64,
     INSTRUMENTS,
+    PENDING,
     PROMISE_KINDS,
     SECOND,
     SYSTEM_AGENT,
@@ -132,7 +134,7 @@ def finish_block(b: Block, ctr: Counters) -> dict[str, pa.Table]:
     b.add_truth("actions", pa.table({"action_id": ac_ids, "purpose": ac["purpose"]}))
 
     pr = b.promises.columns()
-    keep = np.flatnonzero((pr["made"] <= AS_OF) & (pr["due"] <= AS_OF))
+    keep = np.flatnonzero(pr["made"] <= AS_OF)
     pr = take_cols(pr, keep[np.argsort(pr["made"][keep], kind="stable")])
     n_pr = len(pr["made"])
     pr_ids = event_ids("promises", ctr.promises + np.arange(n_pr, dtype=I64))
@@ -291,9 +293,14 @@ def _promise_truth(
     ac: dict[str, np.ndarray],
     ac_ids: pa.Array,
 ) -> None:
-    """Status of every promise at ``as_of`` and the make-good after broken ones."""
+    """Status of every promise at ``as_of``, the make-good after broken ones, what was
+    planted (padding, renegotiation, pauses) and the credits the rules owe."""
     due = pr["due"]
-    status = np.where(cancelled >= 0, 3, np.where(kept < 0, 2, np.where(kept > due, 1, 0)))
+    status = np.where(
+        cancelled >= 0,
+        3,
+        np.where(kept >= 0, np.where(kept > due, 1, 0), np.where(due > AS_OF, 4, 2)),
+    )
     broken = (status == 1) | (status == 2)
     # make-good events: apologies and credit/compensation actions, by customer and time
     apo = np.flatnonzero((tp["kind"] == K_APOLOGY) & (tp["direction"] == 1))
@@ -319,6 +326,19 @@ def _promise_truth(
         ev_id.take(pa.array(order)) if len(key) else pa.array([], pa.string()),
         np.where(made_good, i2, -1),
     )
+    # renegotiations: the replacement is the later promise of the same journey and kind
+    plant = pr["plant"]
+    orig = np.flatnonzero(plant == 2)
+    repl = np.flatnonzero(plant == 3)
+    rkey = pr["journey"][repl] * 16 + pr["kind"][repl]
+    ro = np.argsort(rkey, kind="stable")
+    at_r = np.searchsorted(rkey[ro], pr["journey"][orig] * 16 + pr["kind"][orig])
+    replaced_by = np.full(len(due), -1, I64)
+    replaced_by[orig] = repl[ro[np.minimum(at_r, max(len(repl) - 1, 0))]] if len(repl) else -1
+    replaces = np.full(len(due), -1, I64)
+    replaces[replaced_by[orig]] = orig
+    paused_s, status_p = _pause_truth(pr, kept, cancelled, status, tp)
+    codes = ("kept", "broken_late", "broken_unkept", "cancelled", "open")
     b.add_truth(
         "promises",
         pa.table(
@@ -326,9 +346,131 @@ def _promise_truth(
                 "promise_id": pr_ids,
                 "customer_id": labels(b.cust.ids, pr["cust"]),
                 "kind": labels(PROMISE_KINDS, pr["kind"]),
-                "status": labels(("kept", "broken_late", "broken_unkept", "cancelled"), status),
+                "status": labels(codes, status),
                 "made_good": pa.array(made_good),
                 "make_good_id": mg_id,
+                "padded": pa.array(plant == 1),
+                "renegotiated": pa.array(plant == 2),
+                "replaced_by": labels(pr_ids, replaced_by),
+                "replaces": labels(pr_ids, replaces),
+                "paused_hours": pa.array(
+                    np.where(paused_s >= 0, paused_s / HOUR, np.nan), from_pandas=True
+                ),
+                "status_with_pauses": labels(codes, status_p),
+                # for the at-risk status, set once every block is in (dropped then)
+                "_made": pa.array(pr["made"]),
+                "_due": pa.array(due),
+                "_kept": pa.array(kept),
+            }
+        ),
+    )
+    if b.compensation:
+        _owed_truth(b, pr, kept, broken, pr_ids, ac, ac_ids)
+
+
+def _pause_truth(
+    pr: dict[str, np.ndarray],
+    kept: np.ndarray,
+    cancelled: np.ndarray,
+    status: np.ndarray,
+    tp: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per promise: seconds its clock was paused (-1: not a paused promise) and its status
+    when pauses stop the clock. A pause runs from the ``pending`` touchpoint to the
+    journey's next touchpoint (or ``as_of``), within made .. kept (or ``as_of``)."""
+    paused = np.full(len(status), -1, I64)
+    status_p = status.copy()
+    rows = np.flatnonzero(pr["pause_at"] >= 0)
+    if not len(rows):
+        return paused, status_p
+    j = tp["journey"]
+    order = np.argsort(j, kind="stable")  # by journey, then time (tp is in time order)
+    nxt = np.full(len(j), -1, I64)
+    same = j[order[1:]] == j[order[:-1]]
+    nxt[order[:-1][same]] = tp["at"][order[1:][same]]
+    pend = np.flatnonzero(tp["kind"] == PENDING)
+    pkey = np.stack([j[pend], tp["at"][pend]])
+    po = np.lexsort(pkey[::-1])
+    pj, pa_ = j[pend][po], tp["at"][pend][po]
+    pos = np.searchsorted(pj, pr["journey"][rows])  # the journey's first pending
+    pos = np.minimum(pos, max(len(pj) - 1, 0))
+    hit = (len(pj) > 0) & (pj[pos] == pr["journey"][rows]) & (pa_[pos] == pr["pause_at"][rows])
+    start = pr["pause_at"][rows]
+    stop = np.where(nxt[pend][po][pos] >= 0, nxt[pend][po][pos], AS_OF)
+    end = np.where(kept[rows] >= 0, kept[rows], AS_OF)
+    s = np.maximum(start, pr["made"][rows])
+    e = np.minimum(stop, end)
+    counted = hit & (start < pr["due"][rows])
+    secs = np.where(counted, np.maximum(0, e - s), 0)
+    paused[rows] = secs // SECOND
+    due_p = pr["due"][rows] + secs
+    k = kept[rows]
+    st = np.where(
+        cancelled[rows] >= 0,
+        3,
+        np.where(k >= 0, np.where(k > due_p, 1, 0), np.where(due_p > AS_OF, 4, 2)),
+    )
+    status_p[rows] = st
+    return paused * SECOND, status_p
+
+
+def _owed_truth(
+    b: Block,
+    pr: dict[str, np.ndarray],
+    kept: np.ndarray,
+    broken: np.ndarray,
+    pr_ids: pa.Array,
+    ac: dict[str, np.ndarray],
+    ac_ids: pa.Array,
+) -> None:
+    """Credits the world's compensation rules owe, per journey: broken promises of kinds
+    with a rule, minus the credit/compensation actions paid on the journey."""
+    import pandas as pd
+
+    from sawubona.demo.promises import owed
+
+    amount = owed(b.compensation, pr["kind"], pr["due"], kept)
+    c = np.flatnonzero(broken & (amount > 0))
+    claims = pd.DataFrame(
+        {
+            "cust": pr["cust"][c],
+            "journey": pr["journey"][c],
+            "claim": np.asarray(pr_ids.take(pa.array(c)).to_pylist(), dtype=object),
+            "owed": amount[c],
+        }
+    )
+    paid_kinds = [ACTION_KINDS.index("credit"), ACTION_KINDS.index("compensation")]
+    pay = np.flatnonzero(np.isin(ac["kind"], paid_kinds) & (ac["journey"] >= 0))
+    pays = pd.DataFrame(
+        {
+            "journey": ac["journey"][pay],
+            "amount": np.round(ac["amount"][pay], 2),
+            "id": np.asarray(ac_ids.take(pa.array(pay)).to_pylist(), dtype=object),
+        }
+    )
+    g = claims.groupby("journey", sort=True).agg(
+        cust=("cust", "first"), claim_ids=("claim", ",".join), owed=("owed", "sum")
+    )
+    p = (
+        pays[pays["journey"].isin(g.index)]
+        .groupby("journey")
+        .agg(paid=("amount", "sum"), paid_ids=("id", ",".join))
+    )
+    g = g.join(p)
+    g["paid"] = g["paid"].fillna(0.0)
+    g["paid_ids"] = g["paid_ids"].fillna("")
+    still = np.round(np.maximum(0.0, g["owed"].to_numpy() - g["paid"].to_numpy()), 2)
+    b.add_truth(
+        "owed_credits",
+        pa.table(
+            {
+                "customer_id": labels(b.cust.ids, g["cust"].to_numpy(I64)),
+                "journey_id": event_ids("journeys", g.index.to_numpy(I64)),
+                "claim_ids": pa.array(g["claim_ids"].tolist(), pa.string()),
+                "owed": pa.array(np.round(g["owed"].to_numpy(float), 2)),
+                "paid": pa.array(np.round(g["paid"].to_numpy(float), 2)),
+                "still_owed": pa.array(still),
+                "paid_ids": pa.array(g["paid_ids"].tolist(), pa.string()),
             }
         ),
     )

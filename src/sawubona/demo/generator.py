@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from sawubona.demo import cafe, shop, telco
 from sawubona.demo.block import Block, TemplateBook
 from sawubona.demo.common import (
+    AS_OF,
     AS_OF_TEXT,
     CURRENCY,
     HISTORY_START_TEXT,
@@ -187,6 +188,7 @@ def generate(
 
     g_rng = np.random.default_rng([int(seed), w_index, 0])
     agents = make_agents(g_rng, n_total, mod.TEAMS, mod.N_AGENT_TEAMS, mod.CUSTOMERS_PER_AGENT)
+    agents.plant_padders(np.random.default_rng([int(seed), w_index, 0, 1]))
     book = TemplateBook()
     writer = _Writer(out, fmt)
     truth_parts: dict[str, list[pa.Table]] = {}
@@ -216,7 +218,15 @@ def generate(
             rng = np.random.default_rng([int(seed), w_index, bi + 1])
             n = min(BLOCK_CUSTOMERS, n_total - off)
             cust = mod.customers(rng, off, n, width)
-            b = Block(rng=rng, cust=cust, agents=agents, book=book, neglected=rng.random(n) < 0.05)
+            b = Block(
+                rng=rng,
+                cust=cust,
+                agents=agents,
+                book=book,
+                neglected=rng.random(n) < 0.05,
+                plant=np.random.default_rng([int(seed), w_index, bi + 1, 1]),
+                compensation=mod.COMPENSATION_RULES,
+            )
             own, used = mod.block(b, ctr.journeys)
             ctr.journeys += used
             if pending is not None:
@@ -273,6 +283,7 @@ def _write_truth(
     from sawubona.demo.truth import describe
 
     files: dict[str, pa.Table] = {k: pa.concat_tables(v) for k, v in parts.items()}
+    files["promises"] = _at_risk(files["promises"])
     files["agents"] = _agent_truth(agents, files)
     for k, t in files.items():
         pq.write_table(t, out / "truth" / f"{k}.parquet", compression="zstd")
@@ -289,9 +300,61 @@ def _write_truth(
         **describe(world, mod, files, book, agents),
         "begging_phrases": list(BEGGING_PHRASES),
     }
+    (out / "truth" / "compensation_rules.toml").write_text(
+        compensation_toml(mod.COMPENSATION_RULES)
+    )
     path = out / "truth.json"
     path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     return path
+
+
+#: the promises lens's defaults for the at-risk status (its settings at_risk_share and
+#: at_risk_quantile)
+AT_RISK_SHARE = 0.8
+AT_RISK_QUANTILE = 0.9
+
+
+def _at_risk(t: pa.Table) -> pa.Table:
+    """Open promises at risk at ``as_of`` under the promises lens's default rule: at least
+    :data:`AT_RISK_SHARE` of the promised time gone, or less time left than the kind's
+    time to keep at :data:`AT_RISK_QUANTILE` (over promises kept by ``as_of``; 24/7)."""
+    made = np.asarray(t.column("_made"))
+    due = np.asarray(t.column("_due"))
+    kept = np.asarray(t.column("_kept"))
+    kind = np.asarray(t.column("kind").combine_chunks().dictionary_encode().indices)
+    names = t.column("kind").combine_chunks().dictionary_encode().dictionary
+    status = np.asarray(t.column("status").to_pylist(), dtype=object)
+    is_open = status == "open"
+    at_risk = is_open & ((AS_OF - made) >= AT_RISK_SHARE * (due - made))
+    for k in range(len(names)):
+        mine = kind == k
+        ttk = (kept[mine & (kept >= 0)] - made[mine & (kept >= 0)]) / 3600e6
+        if len(ttk):
+            p90 = float(np.quantile(ttk, AT_RISK_QUANTILE))
+            at_risk |= is_open & mine & ((due - AS_OF) / 3600e6 < p90)
+    status[at_risk] = "at_risk"
+    sp = np.asarray(t.column("status_with_pauses").to_pylist(), dtype=object)
+    sp[at_risk & (sp == "open")] = "at_risk"
+    t = t.set_column(t.schema.get_field_index("status"), "status", pa.array(status, pa.string()))
+    t = t.set_column(
+        t.schema.get_field_index("status_with_pauses"),
+        "status_with_pauses",
+        pa.array(sp, pa.string()),
+    )
+    return t.drop_columns(["_made", "_due", "_kept"])
+
+
+def compensation_toml(rules: dict[str, dict[str, float]]) -> str:
+    """The world's compensation rules as a TOML file the giving lens reads."""
+    lines = [
+        "# The compensation this demo world declares for broken promises",
+        "# (sawubona analyze --lens giving --set giving.compensation_rules=THIS_FILE)",
+        'paid_kinds = ["credit", "compensation"]',
+    ]
+    for kind, rule in rules.items():
+        lines += ["", "[[promise]]", f'kind = "{kind}"']
+        lines += [f"{k} = {float(v)!r}" for k, v in rule.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _agent_truth(agents: Any, files: dict[str, pa.Table]) -> pa.Table:
@@ -314,6 +377,7 @@ def _agent_truth(agents: Any, files: dict[str, pa.Table]) -> pa.Table:
             "agent_id": agents.ids,
             "team": agents.team_names(),
             "behaviour": pa.array(np.array(BEHAVIOURS, dtype=object)[agents.behaviour]),
+            "padding": pa.array(agents.padding),
             "n_routine_surveys": pa.array(routine),
             "n_audit_surveys": pa.array(audit),
             "n_begging_messages": pa.array(beg),

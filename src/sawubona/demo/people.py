@@ -17,7 +17,7 @@ Agents (``A0001``...) belong to teams and have a planted behaviour:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -241,6 +241,8 @@ class Agents:
     behaviour: np.ndarray
     weight: np.ndarray
     p_template: np.ndarray
+    #: planted padders: they quote deadlines PAD_FACTOR times the usual (see promises.py)
+    padding: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def n(self) -> int:
@@ -253,6 +255,20 @@ class Agents:
 
     def team_names(self) -> pa.Array:
         return pa.array(self.teams, pa.string()).take(pa.array(self.team))
+
+    def plant_padders(self, rng: np.random.Generator) -> None:
+        """Mark 3% of the honest agents (at least three) as padders, drawn by workload
+        from those with at least the median workload, so each makes enough promises to be
+        seen; from their own stream, so nothing else in the world moves."""
+        honest = np.flatnonzero(
+            (self.behaviour == HONEST) & (self.weight >= np.median(self.weight))
+        )
+        k = min(len(honest), max(3, round(0.03 * self.n)))
+        pad = np.zeros(self.n, bool)
+        if k:
+            p = self.weight[honest] / self.weight[honest].sum()
+            pad[rng.choice(honest, size=k, replace=False, p=p)] = True
+        self.padding = pad
 
 
 def make_agents(

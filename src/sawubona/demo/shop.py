@@ -70,6 +70,11 @@ NAME = "shop"
 TABLES = ("customers", "journeys", "journey_items", "touchpoints", "promises", "surveys", "actions")
 TEAMS = ("orders", "returns", "care", "delivery")
 N_AGENT_TEAMS = 3
+#: the compensation the shop declares for broken promises (giving lens's rule format)
+COMPENSATION_RULES: dict[str, dict[str, float]] = {
+    "delivery": {"per_day_late": 3.0, "max": 15.0},
+    "refund": {"per_day_late": 2.0, "max": 20.0},
+}
 CUSTOMERS_PER_AGENT = 1500
 KINDS = ("order", "support")
 

@@ -34,6 +34,7 @@ from sawubona.demo.common import (
     TRIG_AGENT,
     TRIG_AUDIT,
     TRIG_SYSTEM,
+    event_ids,
     to_seconds,
     uniform_time,
 )
@@ -121,6 +122,7 @@ def survey_journeys(b: Block, s: Surveyed) -> None:
     k = len(rows)
     sat = b.cust.sat[s.cust[rows]]
     q = 7.9 + 0.9 * sat + s.penalty[rows] + 1.4 * rng.standard_normal(k)
+    _true_scores(b, s, rows, q)
     # a begged customer mostly gives the 9 or 10 asked for, whatever happened
     pressed = begged & (rng.random(k) < 0.85)
     q = np.where(pressed, np.where(rng.random(k) < 0.7, 10.0, 9.0), q)
@@ -162,6 +164,25 @@ def survey_journeys(b: Block, s: Surveyed) -> None:
         channel=s.channel,
         actor=A_SYSTEM,
         kind=K_SURVEY_INVITE,
+    )
+
+
+def _true_scores(b: Block, s: Surveyed, rows: np.ndarray, q_rows: np.ndarray) -> None:
+    """Truth: the NPS every closed journey's customer would have given if asked honestly
+    (no plea, no concession): for surveyed journeys the quality behind their (first)
+    survey, for the others a draw from the same model (``b.plant`` stream)."""
+    n = len(s.cust)
+    q = 7.9 + 0.9 * b.cust.sat[s.cust] + s.penalty + 1.4 * b.plant.standard_normal(n)
+    q[rows[::-1]] = q_rows[::-1]  # routine surveys come first: theirs wins
+    closed = np.flatnonzero(s.ended <= AS_OF)
+    b.add_truth(
+        "true_scores",
+        pa.table(
+            {
+                "journey_id": event_ids("journeys", s.journey[closed]),
+                "nps": pa.array(np.clip(np.rint(q[closed]), 0, 10).astype(np.int8)),
+            }
+        ),
     )
 
 

@@ -89,6 +89,14 @@ TABLES = (
 )
 TEAMS = ("billing", "technical", "care", "retention")
 N_AGENT_TEAMS = 4
+#: how strongly satisfaction lowers the churn hazard (x exp(-CHURN_SAT * satisfaction))
+CHURN_SAT = 1.2
+#: the compensation the telco declares for broken promises (giving lens's rule format)
+COMPENSATION_RULES: dict[str, dict[str, float]] = {
+    "fix": {"per_day_late": 5.0, "max": 50.0},
+    "callback": {"amount": 5.0},
+    "refund": {"per_day_late": 2.0, "max": 20.0},
+}
 CUSTOMERS_PER_AGENT = 400
 
 
@@ -170,8 +178,9 @@ def block(b: Block, journey_base: int) -> tuple[dict[str, pa.Table], int]:
     rng, cu = b.rng, b.cust
     n = cu.n
     start = cu.start
-    # ---- churn (weakly tied to satisfaction)
-    p_churn = np.clip(0.18 * np.exp(-0.3 * cu.sat) / np.exp(0.045), 0, 0.9)
+    # ---- churn, tied to satisfaction (the planted link say-vs-do recovers): the hazard
+    # is x exp(-CHURN_SAT * s), normalised by E[exp(-CHURN_SAT * s)] = exp(CHURN_SAT^2 / 2)
+    p_churn = np.clip(0.18 * np.exp(-CHURN_SAT * cu.sat) / np.exp(CHURN_SAT**2 / 2), 0, 0.9)
     lo, hi = start + 60 * DAY, np.full(n, AS_OF - DAY)
     churned = (rng.random(n) < p_churn) & (lo < hi)
     churn_at = np.where(churned, to_seconds(lo + (rng.random(n) * (hi - lo)).astype(I64)), -1)

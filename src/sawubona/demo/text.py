@@ -146,6 +146,17 @@ APOLOGY_CANNED = Template(
     "of goodwill we have added a credit to your account. Reference {ref}.",
     0.3,
 )
+PENDING_ASK = Template(
+    "pending_ask",
+    "Hi {first}, to finish {ref} we need one more detail from you. Please reply with it "
+    "when you can; the work is on hold until then.",
+    0.5,
+)
+RESUMED = Template(
+    "resumed",
+    "Thanks {first}, we have what we needed for {ref} and the work has resumed.",
+    0.5,
+)
 SURVEY_INVITE = {
     "nps": Template(
         "invite_nps",

@@ -68,11 +68,42 @@ DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
         "every promise, with its status at as_of",
         {
             "status": "kept (kept_at <= due_at), broken_late (kept after due_at), broken_unkept "
-            "(never kept, due before as_of) or cancelled",
+            "(never kept, due before as_of), cancelled, open (due after as_of, not kept or "
+            "cancelled) or at_risk (open, and at least 80% of its time gone or less time left "
+            "than the kind's 90th percentile time to keep: the promises lens's default rule)",
             "made_good": "broken and followed by an apology touchpoint or a credit/compensation "
             "action to the customer after due_at, within 7 days of the later of "
             "due_at and kept_at",
             "make_good_id": "the first such touchpoint or action",
+            "padded": "made by a planted padder (an agent who quotes 3x the usual time)",
+            "renegotiated": "its due date was moved later by a new promise of the same kind "
+            "in the same journey while it was pending (planted); it is never kept itself",
+            "replaced_by": "the promise that moved its due date",
+            "replaces": "the promise whose due date this one moved",
+            "paused_hours": "planted paused promises: hours their clock stood still (from the "
+            "pending touchpoint to the journey's next touchpoint, within made..kept)",
+            "status_with_pauses": "the status when pending touchpoints stop the clock "
+            "(promises lens with pause_on = pending); as status for unpaused promises",
+        },
+    ),
+    "true_scores": (
+        "a closed journey that could be surveyed, and the NPS its customer would have given "
+        "if asked honestly (surveyed or not)",
+        {
+            "nps": "0-10: 7.9 + 0.9 x satisfaction + the journey's penalties + N(0, 1.4), "
+            "rounded; for surveyed journeys the quality behind their first survey, before any "
+            "plea or concession",
+        },
+    ),
+    "owed_credits": (
+        "a journey whose broken promises the world's compensation rules "
+        "(truth/compensation_rules.toml) compensate",
+        {
+            "claim_ids": "its broken promises with a rule (comma-separated)",
+            "owed": "what the rules owe for them at as_of (per started day late, capped)",
+            "paid": "credit/compensation actions on the journey",
+            "still_owed": "max(0, owed - paid): owed credit still to give (>= 0.01 to count)",
+            "paid_ids": "those actions",
         },
     ),
     "touchpoints": (
@@ -120,6 +151,7 @@ DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
         "every agent and their planted behaviour",
         {
             "behaviour": ", ".join(BEHAVIOURS),
+            "padding": "a planted padder: quotes deadlines 3x the usual (keeps 95% on time)",
             "n_routine_surveys": "system/agent-triggered surveys attributed to them",
             "n_audit_surveys": "audit surveys attributed to them",
             "n_begging_messages": "their messages that beg for scores",
@@ -167,6 +199,7 @@ def describe(
     for code, b in enumerate(BEHAVIOURS):
         members = [a for a, x in zip(ids, agents.behaviour.tolist(), strict=True) if x == code]
         by_behaviour[b] = members if b != "honest" else {"count": len(members)}
+    by_behaviour["padding"] = [a for a, x in zip(ids, agents.padding.tolist(), strict=True) if x]
     summary: dict[str, Any] = {
         "promises": _counts(files["promises"], "status"),
         "promises_made_good": int(pc.sum(files["promises"].column("made_good")).as_py() or 0),
@@ -179,6 +212,19 @@ def describe(
         "surveys_by_trigger": _counts(files["surveys"], "trigger"),
         "churned": int(pc.sum(files["customers"].column("churned")).as_py() or 0),
     }
+    if "true_scores" in files:
+        nps = files["true_scores"].column("nps").to_numpy()
+        summary["true_nps"] = round(float(100 * ((nps >= 9).mean() - (nps <= 6).mean())), 2)
+    if "owed_credits" in files:
+        oc = files["owed_credits"]
+        summary["owed_credits"] = {
+            "journeys": oc.num_rows,
+            "owed": round(float(pc.sum(oc.column("owed")).as_py() or 0), 2),
+            "still_owed": round(float(pc.sum(oc.column("still_owed")).as_py() or 0), 2),
+            "journeys_still_owed": int(
+                pc.sum(pc.greater_equal(oc.column("still_owed"), 0.01)).as_py() or 0
+            ),
+        }
     if "overpaying" in files:
         summary["overpaying"] = _counts(files["overpaying"], "reason")
     if "drift" in files:
@@ -196,5 +242,5 @@ def describe(
             }
             for t in book.templates
         ],
-        "world_facts": mod.facts(),
+        "world_facts": {**mod.facts(), "compensation_rules": mod.COMPENSATION_RULES},
     }
