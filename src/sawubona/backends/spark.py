@@ -258,10 +258,11 @@ class SparkBackend(Backend):
     ) -> tuple[int, int, int]:
         from pyspark.sql import functions as F
 
+        table = _columns(data, columns)  # a reader can be read once
         old = self._frame(name)
-        inc = self._incoming(_columns(data, columns), old.select(*columns))
+        inc = self._incoming(table, old.select(*columns))
         if self.count(name) == 0:
-            n = as_table(data).num_rows
+            n = table.num_rows
             self._stage(name, inc, n)
             return n, 0, 0
         e = old.select(*[F.col(k).alias(f"_e_{k}") for k in compare])

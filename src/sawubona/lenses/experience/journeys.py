@@ -60,11 +60,12 @@ class Scratch:
 
     def keep(self, expr: ir.Table) -> ir.Table:
         backend = expr._find_backend()
-        if not getattr(backend, "supports_temporary_tables", False):
+        name = ibis.util.gen_name("sawubona_experience")
+        try:
+            table = backend.create_table(name, expr, temp=True)
+        except NotImplementedError:
             # an engine without temporary tables (Spark through Ibis): keep an Arrow copy
             return ibis.memtable(expr.to_pyarrow())
-        name = ibis.util.gen_name("sawubona_experience")
-        table = backend.create_table(name, expr, temp=True)
         self._made.append((backend, name))
         return table  # type: ignore[no-any-return]
 
