@@ -348,3 +348,20 @@ def test_cli_work_commands(telco: Path) -> None:
     assert data["events"][2]["who"] == work.default_author()
     res = runner.invoke(app, ["work", "dismiss", iid, "--reason", "x", "-s", str(telco)])
     assert res.exit_code != 0 and "is done and cannot be dismissed" in str(res.exception)
+
+
+def test_the_worklist_file_is_never_a_path_made_from_a_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sawubona.work import worklist_path
+
+    monkeypatch.setenv("SAWUBONA_WORK_DIR", str(tmp_path / "work"))
+    assert worklist_path(tmp_path / "s.duckdb") == tmp_path / "s.duckdb.work.sqlite"
+    assert worklist_path(f"spark:local[2]?warehouse={tmp_path}/wh") == (
+        tmp_path / "wh" / "sawubona.work.sqlite"
+    )
+    pg = worklist_path("postgres://me:secret@localhost:5432/cx")
+    assert pg.parent == tmp_path / "work" and pg.name.startswith("postgres-")
+    # the same server under another password (masked alike) is the same worklist
+    assert worklist_path("postgresql://me:other@localhost:5432/cx") == pg
+    assert worklist_path("postgres://me@localhost:5432/other") != pg

@@ -29,6 +29,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -150,10 +151,26 @@ def in_holdout(key: str, share: float, seed: int) -> bool:
 
 
 def worklist_path(store: Any) -> Path:
-    """The worklist file of a store (a Store, or the store's path)."""
-    path = getattr(store, "path", store)
-    path = Path(str(path))
-    return path.with_name(path.name + ".work.sqlite")
+    """The worklist file of a store (a Store, or the store's path or address).
+
+    Beside a DuckDB file (``<store>.work.sqlite``); inside a local Spark warehouse
+    (``<warehouse>/sawubona.work.sqlite``); for a server (PostgreSQL) or a remote
+    warehouse, in ``$SAWUBONA_WORK_DIR`` (default ``~/.local/share/sawubona``) under a
+    name derived from the address, so that it is never a path made from a URL.
+    """
+    from sawubona import backends
+
+    location = getattr(store, "path", store)
+    address = backends.parse(location)
+    if address.kind == "duckdb":
+        path = Path(address.target)
+        return path.with_name(path.name + ".work.sqlite")
+    warehouse = address.warehouse or ""
+    if address.kind == "spark" and warehouse and "://" not in warehouse:
+        return Path(warehouse) / "sawubona.work.sqlite"
+    home = Path(os.environ.get("SAWUBONA_WORK_DIR") or Path.home() / ".local/share/sawubona")
+    digest = hashlib.sha256(address.display().encode()).hexdigest()[:16]
+    return home / f"{address.kind}-{digest}.work.sqlite"
 
 
 def _now() -> str:
