@@ -17,6 +17,19 @@ def data_root() -> Path:
     return Path(os.environ.get("SAWUBONA_DATA", ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _worklists_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Worklists of server and Spark stores live in SAWUBONA_WORK_DIR (default: the user's
+    home); tests keep theirs in a temporary folder."""
+    old = os.environ.get("SAWUBONA_WORK_DIR")
+    os.environ["SAWUBONA_WORK_DIR"] = str(tmp_path_factory.mktemp("work"))
+    yield
+    if old is None:
+        os.environ.pop("SAWUBONA_WORK_DIR", None)
+    else:
+        os.environ["SAWUBONA_WORK_DIR"] = old
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The folder of public data sets (../shared/data or $SAWUBONA_DATA)."""
