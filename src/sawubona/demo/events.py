@@ -383,20 +383,21 @@ def _pause_truth(
     rows = np.flatnonzero(pr["pause_at"] >= 0)
     if not len(rows):
         return paused, status_p
-    j = tp["journey"]
-    order = np.argsort(j, kind="stable")  # by journey, then time (tp is in time order)
-    nxt = np.full(len(j), -1, I64)
-    same = j[order[1:]] == j[order[:-1]]
-    nxt[order[:-1][same]] = tp["at"][order[1:][same]]
-    pend = np.flatnonzero(tp["kind"] == PENDING)
-    pkey = np.stack([j[pend], tp["at"][pend]])
-    po = np.lexsort(pkey[::-1])
-    pj, pa_ = j[pend][po], tp["at"][pend][po]
-    pos = np.searchsorted(pj, pr["journey"][rows])  # the journey's first pending
-    pos = np.minimum(pos, max(len(pj) - 1, 0))
+    # only the journeys with a pending touchpoint: sorted by journey, then time (stable)
+    pend_j = np.unique(tp["journey"][tp["kind"] == PENDING])
+    sub = np.flatnonzero(np.isin(tp["journey"], pend_j))
+    j = tp["journey"][sub]
+    order = sub[np.argsort(j, kind="stable")]
+    j, at, kd = tp["journey"][order], tp["at"][order], tp["kind"][order]
+    nxt = np.full(len(order), -1, I64)
+    same = j[1:] == j[:-1]
+    nxt[:-1][same] = at[1:][same]
+    pend = np.flatnonzero(kd == PENDING)  # one per journey, in journey order
+    pj, pa_, pn = j[pend], at[pend], nxt[pend]
+    pos = np.minimum(np.searchsorted(pj, pr["journey"][rows]), max(len(pj) - 1, 0))
     hit = (len(pj) > 0) & (pj[pos] == pr["journey"][rows]) & (pa_[pos] == pr["pause_at"][rows])
     start = pr["pause_at"][rows]
-    stop = np.where(nxt[pend][po][pos] >= 0, nxt[pend][po][pos], AS_OF)
+    stop = np.where(pn[pos] >= 0, pn[pos], AS_OF)
     end = np.where(kept[rows] >= 0, kept[rows], AS_OF)
     s = np.maximum(start, pr["made"][rows])
     e = np.minimum(stop, end)

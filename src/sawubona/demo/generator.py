@@ -286,7 +286,7 @@ def _write_truth(
     files["promises"] = _at_risk(files["promises"])
     files["agents"] = _agent_truth(agents, files)
     for k, t in files.items():
-        pq.write_table(t, out / "truth" / f"{k}.parquet", compression="zstd")
+        pq.write_table(t, out / "truth" / f"{k}.parquet", compression="zstd", compression_level=1)
     doc = {
         "world": world,
         "size": size,
@@ -321,26 +321,20 @@ def _at_risk(t: pa.Table) -> pa.Table:
     made = np.asarray(t.column("_made"))
     due = np.asarray(t.column("_due"))
     kept = np.asarray(t.column("_kept"))
-    kind = np.asarray(t.column("kind").combine_chunks().dictionary_encode().indices)
-    names = t.column("kind").combine_chunks().dictionary_encode().dictionary
-    status = np.asarray(t.column("status").to_pylist(), dtype=object)
-    is_open = status == "open"
+    enc = t.column("kind").combine_chunks().dictionary_encode()
+    kind = np.asarray(enc.indices)
+    is_open = np.asarray(pc.equal(t.column("status"), "open"))
     at_risk = is_open & ((AS_OF - made) >= AT_RISK_SHARE * (due - made))
-    for k in range(len(names)):
-        mine = kind == k
-        ttk = (kept[mine & (kept >= 0)] - made[mine & (kept >= 0)]) / 3600e6
-        if len(ttk):
-            p90 = float(np.quantile(ttk, AT_RISK_QUANTILE))
-            at_risk |= is_open & mine & ((due - AS_OF) / 3600e6 < p90)
-    status[at_risk] = "at_risk"
-    sp = np.asarray(t.column("status_with_pauses").to_pylist(), dtype=object)
-    sp[at_risk & (sp == "open")] = "at_risk"
-    t = t.set_column(t.schema.get_field_index("status"), "status", pa.array(status, pa.string()))
-    t = t.set_column(
-        t.schema.get_field_index("status_with_pauses"),
-        "status_with_pauses",
-        pa.array(sp, pa.string()),
-    )
+    for k in range(len(enc.dictionary)) if is_open.any() else ():
+        done = (kind == k) & (kept >= 0)
+        if done.any():
+            p90 = float(np.quantile((kept[done] - made[done]) / 3600e6, AT_RISK_QUANTILE))
+            at_risk |= is_open & (kind == k) & ((due - AS_OF) / 3600e6 < p90)
+    mark = pa.array(at_risk)
+    for name in ("status", "status_with_pauses"):
+        col = t.column(name)
+        moved = pc.and_(mark, pc.equal(col, "open"))
+        t = t.set_column(t.schema.get_field_index(name), name, pc.if_else(moved, "at_risk", col))
     return t.drop_columns(["_made", "_due", "_kept"])
 
 

@@ -225,10 +225,17 @@ def run(
     e2 = expected[:, -1] + expected[:, -2]
     with np.errstate(invalid="ignore", divide="ignore"):
         q2 = np.where(e2 > 0, top_e / np.where(e2 > 0, e2, 1), np.nan)
+        # no answer at the top two scores: nothing in excess (P(X >= 0) = 1)
         p["top_to_second"] = np.where(
-            (k2 > 0) & np.isfinite(q2), _betabinom_sf(top_o, k2, np.nan_to_num(q2), rho), np.nan
+            k2 == 0,
+            1.0,
+            np.where(np.isfinite(q2), _betabinom_sf(top_o, k2, np.nan_to_num(q2), rho), np.nan),
         )
-        r_obs = np.where(observed[:, -2] > 0, top_o / observed[:, -2], np.inf)
+        r_obs = np.where(
+            observed[:, -2] > 0,
+            top_o / np.where(observed[:, -2] > 0, observed[:, -2], 1),
+            np.where(top_o > 0, np.inf, np.nan),
+        )
         r_exp = np.where(expected[:, -2] > 0, top_e / expected[:, -2], np.inf)
     stat["top_to_second"], obs["top_to_second"], exp["top_to_second"] = r_obs, r_obs, r_exp
 
