@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sawubona import schema
 from sawubona.ingest.parse import Parsed, column_expr, lit, q
 from sawubona.ingest.readers import Staging
+
+if TYPE_CHECKING:
+    import duckdb
 
 TYPE_WORDS = {
     "timestamp": "a date/time",
@@ -60,6 +64,25 @@ class Validated:
 
 def _show(raw: str) -> str:
     return f"'''' || left({raw}, 60) || ''''"
+
+
+def _clean(
+    con: duckdb.DuckDBPyConnection,
+    checked: str,
+    dupkeys: str,
+    ref_joins: list[str],
+    ref_conds: list[str],
+) -> bool:
+    """No duplicate key and no row (that passed its checks) referring to an unknown key."""
+    if con.execute(f"SELECT count(*) FROM {q(dupkeys)}").fetchall()[0][0]:
+        return False
+    if not ref_conds:
+        return True
+    orphans = con.execute(
+        f"SELECT count(*) FROM {q(checked)} c {' '.join(ref_joins)} "
+        f"WHERE c._err IS NULL AND ({' OR '.join(ref_conds)})"
+    ).fetchall()[0][0]
+    return not orphans
 
 
 def validate(
@@ -162,13 +185,24 @@ def validate(
     ref_case = " ".join(f"WHEN {cond} THEN {j}" for j, (_, _, cond) in enumerate(ref_conds))
     ref_err = f"CASE {ref_case} END" if ref_conds else "CAST(NULL AS INTEGER)"
     final = staging.fresh(f"{table.name}_final")
-    con.execute(
-        f"""CREATE TEMP TABLE {q(final)} AS
-            SELECT c.*, coalesce(d._n, 1) AS _n, d._identical, d._rank_last, d._winner_line,
-                   d._first_line, {ref_err} AS _ref_err
-            FROM {q(checked)} c LEFT JOIN {q(dedup)} d USING (_rid)
-            {" ".join(ref_joins)}"""
-    )
+    if _clean(con, checked, dupkeys, ref_joins, [cond for _, _, cond in ref_conds]):
+        # the common case — no key seen twice, no orphan — needs no second copy of the rows:
+        # the checked rows with the duplicate and reference columns empty
+        con.execute(
+            f"""CREATE TEMP VIEW {q(final)} AS
+                SELECT *, CAST(1 AS BIGINT) AS _n, CAST(NULL AS BOOLEAN) AS _identical,
+                       CAST(NULL AS BIGINT) AS _rank_last, CAST(NULL AS BIGINT) AS _winner_line,
+                       CAST(NULL AS BIGINT) AS _first_line, CAST(NULL AS INTEGER) AS _ref_err
+                FROM {q(checked)}"""
+        )
+    else:
+        con.execute(
+            f"""CREATE TEMP TABLE {q(final)} AS
+                SELECT c.*, coalesce(d._n, 1) AS _n, d._identical, d._rank_last,
+                       d._winner_line, d._first_line, {ref_err} AS _ref_err
+                FROM {q(checked)} c LEFT JOIN {q(dedup)} d USING (_rid)
+                {" ".join(ref_joins)}"""
+        )
 
     # -- split -----------------------------------------------------------------------
     now_sql = f"TIMESTAMP '{now.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
