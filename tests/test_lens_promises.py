@@ -589,7 +589,10 @@ def test_demo_planted_padders_renegotiations_and_pauses(world: str, tmp_path: Pa
     pending = base.isin(["open", "at_risk"])  # at risk moves with the kinds' time to keep
     assert (got[~pending] == base[~pending]).all() and got[pending].isin(["open", "at_risk"]).all()
     g = store.table("promises_gaming").to_pandas()
-    assert g.loc[g["dimension"] == "agent", "pauses"].sum() == len(paused)
+    tp = store.table("touchpoints").to_pandas()
+    pending = tp[tp["kind"] == "pending"]
+    assert set(pending["journey_id"]) <= set(led.loc[paused.index, "journey_id"])
+    assert g.loc[g["dimension"] == "agent", "pauses"].sum() == len(pending) > 20
 
 
 def test_planted_padded_deadlines_are_flagged(tmp_path: Path) -> None:

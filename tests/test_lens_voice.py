@@ -495,13 +495,36 @@ def test_say_do_recovers_the_planted_link(telco: Any) -> None:
     store, world = telco
     auc, stayed, left = _planted_say_do(world)
     assert auc > 0.58 and left >= 20
-    val = table(store, "voice_validity").set_index(["scope_kind", "scope"])
+    val = table(store, "voice_validity")
+    val = val[val.instrument == "nps"].set_index(["scope_kind", "scope"])
     overall = val.loc[("all", "all")]
     assert overall.auc == pytest.approx(auc, abs=0.005)
     assert overall.lost == left and abs(overall.answers - (stayed + left)) <= 2
     assert overall.predicts and overall.auc_low > 0.5
     gamed = val.loc[("agents_in_review_queue", "yes")]
     assert not gamed.predicts and gamed.auc_low < 0.5
+
+
+@pytest.mark.slow
+def test_say_do_and_gaming_at_ten_thousand(tmp_path: Path) -> None:
+    """At 10,000 telco customers the honest agents' scores predict staying on their own,
+    the review queue's do not, and every planted gaming agent is flagged."""
+    from sawubona.demo import generate
+
+    world = generate(tmp_path / "w", world="telco", size=10_000, seed=0)
+    with sawubona.open(tmp_path / "s.duckdb") as store:
+        store.ingest(world.out_dir)
+        runner.analyze(store, ["voice"])
+        recall, honest_flagged, small = _recovery(store, world.truth())
+        val = table(store, "voice_validity")
+        val = val[val.instrument == "nps"].set_index(["scope_kind", "scope"])
+    assert recall == 1.0 and not honest_flagged and not small
+    auc, _, left = _planted_say_do(world)
+    assert val.loc[("all", "all"), "auc"] == pytest.approx(auc, abs=0.005) and left > 100
+    assert val.loc[("all", "all"), "predicts"]
+    assert val.loc[("agents_in_review_queue", "no"), "predicts"]
+    gamed = val.loc[("agents_in_review_queue", "yes")]
+    assert not gamed.predicts and gamed.auc_low < 0.5 < gamed.auc_high
 
 
 def _true_nps(store: sawubona.Store, world: Any) -> float:
@@ -529,16 +552,29 @@ def test_ipw_moves_towards_the_planted_true_nps(telco: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("world_name", ["shop", "cafe"])
-def test_planted_gaming_in_other_worlds(world_name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("world_name", "size"), [("shop", 3000), ("shop", 10_000), ("cafe", 10_000)]
+)
+def test_planted_gaming_in_other_worlds(world_name: str, size: int, tmp_path: Path) -> None:
+    """Recall >= 0.8 at 10,000 customers. Selective agents are a matter of power: every one
+    of them surveys no failed journey (observed 0), and the test flags exactly those whose
+    expected count under the others' rate is large enough — at 3,000 shop customers an
+    agent handles too few failed cases for zero to be significant at FDR 5%, in the café
+    failed visits are rare at any size (it is caught by its trigger pattern instead)."""
     from sawubona.demo import generate
 
-    world = generate(tmp_path / "w", world=world_name, size=10_000, seed=0)
+    world = generate(tmp_path / "w", world=world_name, size=size, seed=0)
     with sawubona.open(tmp_path / "s.duckdb") as store:
         store.ingest(world.out_dir)
         runner.analyze(store, ["voice"])
         recall, honest_flagged, small = _recovery(store, world.truth())
-    assert recall >= 0.8 and len(honest_flagged) <= 1 and not small
+        hon = table(store, "voice_honesty")
+    assert len(honest_flagged) <= 1 and not small
+    if size >= 10_000:
+        assert recall >= 0.8
+    sel = hon[hon.unit.isin(world.truth()["agents"]["selective"]) & (hon.signal == "selectivity")]
+    assert len(sel) == 3 and (sel.observed == 0).all()
+    assert sel[sel.expected >= 5].flagged.all() and not sel[sel.expected < 2.5].flagged.any()
 
 
 # --------------------------------------------------------------------------- statistics
