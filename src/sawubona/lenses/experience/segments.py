@@ -13,6 +13,8 @@ Per group (computed in the backend with Ibis ``group_by``, then finished in NumP
   quantile of Binomial(n, ½) (coverage ≥ 95%). The ranks are read from a
   histogram the backend returns per group (treatment rounded to 0.001; contacts
   exact; elapsed ratio on a log grid of 0.5%), so nothing per journey leaves it.
+  Bins round to the nearest with ties up (``floor(x + ½)``): engines break ties of
+  ``round`` differently (PostgreSQL rounds a double's tie to even).
 """
 
 from __future__ import annotations
@@ -33,19 +35,20 @@ ALL = "(all)"
 MISSING = "(none)"
 #: dimensions broken down within each journey kind
 DIMENSIONS = ("channel", "team", "segment", "month")
-#: metric → (column, histogram bin expression, value of a bin)
+#: metric → (column, histogram bin expression, value of a bin); bins round ties up, alike
+#: on every engine
 LOG_STEP = 200.0
 
 
 def _bins(t: ir.Table) -> dict[str, tuple[ir.Value, Any]]:
     return {
         "treatment": (
-            (t.treatment * 1000).round().cast("int64"),
+            (t.treatment * 1000 + 0.5).floor().cast("int64"),
             lambda b: b / 1000.0,
         ),
         "effort_contacts": (t.effort_contacts.cast("int64"), lambda b: b.astype(float)),
         "elapsed_vs_norm": (
-            (ibis.greatest(t.elapsed_vs_norm, 1e-4).ln() * LOG_STEP).round().cast("int64"),
+            (ibis.greatest(t.elapsed_vs_norm, 1e-4).ln() * LOG_STEP + 0.5).floor().cast("int64"),
             lambda b: np.exp(b / LOG_STEP),
         ),
     }
