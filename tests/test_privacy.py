@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -333,3 +334,29 @@ def test_nothing_personal_reaches_a_log(tmp_path: Path) -> None:
         assert s.count("quarantine") >= 1  # the quarantined row holds them (as data) …
         logs = _text_hits(s, [name, email])
     assert {t for t, _, _ in logs} <= {"customers", "quarantine"}  # … and no log table does
+
+
+def test_forget_erases_the_customer_s_work_items_too(demo_store: Path, tmp_path: Path) -> None:
+    from sawubona.work import Worklist, worklist_path
+
+    store = tmp_path / "s.duckdb"
+    shutil.copy(demo_store, store)
+    shutil.copy(worklist_path(demo_store), worklist_path(store))
+    with Worklist(worklist_path(store)) as wl:
+        counts = Counter(i["customer_id"] for i in wl.items(state=None, include_holdout=True))
+    customer, n = counts.most_common(1)[0]
+    assert n >= 1
+
+    def work_bytes() -> bytes:
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("s.duckdb.work")]
+        return b"".join(p.read_bytes() for p in files)
+
+    assert customer.encode() in work_bytes()  # so the search below can fail
+    with sawubona.open(store) as s:
+        receipt = privacy.forget(s, customer)
+    assert receipt.removed["work_items"] == n
+    with Worklist(worklist_path(store)) as wl:
+        left = Counter(i["customer_id"] for i in wl.items(state=None, include_holdout=True))
+    assert customer not in left
+    assert sum(left.values()) == sum(counts.values()) - n  # nobody else's items went
+    assert customer.encode() not in work_bytes()

@@ -225,6 +225,13 @@ def forget(store: Store, customer_id: str, *, rewrite: bool = True) -> Receipt:
         _forget_quarantine(con, matcher, receipt)
         _forget_findings(con, all_ids, own, receipt)
         _redact_everywhere(con, own, receipt)
+    # the worklist lives in its own file beside the store (sawubona.work): erased right after
+    from sawubona.work import Worklist, worklist_path
+
+    work_file = worklist_path(store)
+    if work_file.exists():
+        with Worklist(work_file) as worklist:
+            receipt.removed["work_items"] = worklist.forget(customer_id)
     receipt.removed = {k: v for k, v in receipt.removed.items() if v}
     if rewrite and receipt.total:
         rewrite_file(store)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sawubona import limits
 from sawubona.backends.base import (
     Backend,
     as_table,
@@ -76,6 +77,7 @@ class DuckDBBackend(Backend):
             ) from None
         self.con = self.ibis.con
         self.con.execute("SET TimeZone = 'UTC'")
+        limits.configure(self.con)  # a share of RAM, not DuckDB's 80%; spills to <store>.tmp
         return self
 
     def _read_alongside(self, ibis: Any, duckdb: Any) -> bool:
