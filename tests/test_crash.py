@@ -102,14 +102,16 @@ def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"open"
-        with pytest.raises(sawubona.StoreBusyError, match="in use by another process"):
+        with pytest.raises(sawubona.StoreBusyError, match="another load or analysis is writing"):
             sawubona.open(path)
     finally:
         holder.kill()
         holder.wait()
 
 
-def test_a_reader_can_open_the_store_while_the_web_app_reads_it(tmp_path: Path) -> None:
+def test_a_writer_works_while_a_reader_holds_the_store(tmp_path: Path) -> None:
+    """A reader (the web app) keeps the version it opened; a load beside it writes a copy
+    and swaps it in at close, so the next reader sees the new rows and nothing is half."""
     path = tmp_path / "s.duckdb"
     with sawubona.open(path) as s:
         (tmp_path / "customers.csv").write_text("customer_id\nc1\n")
@@ -118,17 +120,36 @@ def test_a_reader_can_open_the_store_while_the_web_app_reads_it(tmp_path: Path) 
         [
             sys.executable,
             "-c",
-            f"import sawubona, time; s = sawubona.open({str(path)!r}, read_only=True); "
-            "print('open', flush=True); time.sleep(30)",
+            f"import sawubona, sys; s = sawubona.open({str(path)!r}, read_only=True); "
+            "print('open', flush=True); sys.stdin.readline(); "
+            "print(s.count('customers'), flush=True)",
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
     try:
         assert reader.stdout is not None and reader.stdout.readline().strip() == b"open"
-        with sawubona.open(path) as s:  # falls back to reading alongside
+        more = tmp_path / "more"
+        more.mkdir()
+        (more / "customers.csv").write_text("customer_id\nc2\nc3\n")
+        with sawubona.open(path) as s:  # reads alongside; the first write makes the copy
             assert s.read_only and s.count("customers") == 1
-            with pytest.raises(sawubona.StoreBusyError, match="open read-only"):
-                s.ingest(tmp_path / "customers.csv")
+            report = s.ingest(more)
+            assert report.rows_loaded == 2 and not s.read_only
+            assert s.count("customers") == 3
+            # a second writer, while this one holds the writer lock, reads but cannot write
+            with sawubona.open(path) as other:
+                assert other.read_only
+                with pytest.raises(sawubona.StoreBusyError, match="another process is writing"):
+                    other.ingest(more)
+        # the reader still has its version; a new reader sees the published one
+        assert reader.stdin is not None
+        reader.stdin.write(b"\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == b"1"
+        with sawubona.open(path, read_only=True) as s:
+            assert s.count("customers") == 3
+        assert not list(tmp_path.glob("s.duckdb.next-*"))
     finally:
         reader.kill()
         reader.wait()

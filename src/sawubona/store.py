@@ -255,10 +255,17 @@ class Store:
 
         A transaction opened inside another joins it.
         """
+        if self.read_only and getattr(self._backend, "can_copy_on_write", False):
+            # readers (the web app) hold the file: write a private copy, swapped in at close
+            self._backend.copy_on_write()  # type: ignore[attr-defined]
+            self._ibis = self._backend.ibis
+            self._con = self._backend.con  # type: ignore[attr-defined]
+            self.read_only = False
+            self._create()
         if self.read_only:
             raise StoreBusyError(
-                f"the store {self.path} is open read-only (another process, such as "
-                "`sawubona serve`, is using it); stop that process to write"
+                f"the store {self.path} is open read-only (another process is writing to it, "
+                "or it was opened read-only); wait for the writer to finish and try again"
             )
         with self._lock:
             if self._depth:

@@ -1,8 +1,20 @@
-"""DuckDB: a store in one file, the default. Real transactions, one writer at a time."""
+"""DuckDB: a store in one file, the default. Real transactions, one writer at a time.
+
+DuckDB lets one process write a file, or any number of processes read it — not both.
+So that the web app (a reader that stays open) never stops a load or an analysis, a
+writer that finds the file held by readers writes a **private copy** instead
+(``<store>.next-<pid>``) and, when it closes, swaps it in with one atomic rename;
+readers keep the version they opened and see the new one when they reopen (the web
+app does on its next request). Writers take ``<store>.writer.lock`` first, so two
+writers never interleave: the second is refused in one sentence. A writer killed
+mid-way leaves the store as it was (its copy is deleted by the next writer).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +31,28 @@ from sawubona.backends.base import (
     unsupported_type,
 )
 from sawubona.errors import StoreBusyError, StoreError
+
+
+def serving_marker(path: Path) -> Path:
+    """``<store>.serving``: written by the web app while it serves ``path`` (its pid)."""
+    return path.with_name(path.name + ".serving")
+
+
+def served(path: Path) -> bool:
+    """Whether a live process has said it serves ``path`` (a stale marker does not count)."""
+    try:
+        pid = int(serving_marker(path).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def duck_type(name: str, column: str, dtype: pa.DataType) -> str:
@@ -45,6 +79,11 @@ class DuckDBBackend(Backend):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.location = path
+        self._lock_fd: int | None = None
+        #: the private copy being written when readers hold the file (see the module doc)
+        self._copy: Path | None = None
+        #: opened for writing, but only alongside readers: a write first makes the copy
+        self.can_copy_on_write = False
 
     def open(self, read_only: bool) -> DuckDBBackend:
         import duckdb
@@ -55,6 +94,20 @@ class DuckDBBackend(Backend):
             raise StoreError(f"no store at {self.path}; create it with `sawubona ingest` first")
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only and not self._take_writer_lock():
+            # another sawubona process is writing: read alongside, refuse writes in one sentence
+            if not self.path.exists() or not self._read_alongside(ibis, duckdb):
+                raise StoreBusyError(self._busy()) from None
+            self._connected()
+            return self
+        # the web app serves this file and reopens it after each write: never hold it
+        # exclusively, or its next request could not open it
+        served_here = not read_only and self.path.exists() and served(self.path)
+        if served_here and self._read_alongside(ibis, duckdb):
+            self.can_copy_on_write = True
+            self._release_writer_lock()
+            self._connected()
+            return self
         try:
             self.ibis = ibis.duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -65,20 +118,76 @@ class DuckDBBackend(Backend):
                 ) from None
             if "lock" not in str(exc).lower():
                 raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+            self._release_writer_lock()
             if read_only or not self._read_alongside(ibis, duckdb):
                 raise StoreBusyError(
                     f"the store {self.path} is in use by another process (a load or an analysis "
                     "is running); wait for it to finish and try again"
                 ) from None
+            # readers (the web app) hold the file: writes will go to a private copy
+            self.can_copy_on_write = True
         except duckdb.Error as exc:
             raise StoreError(
                 f"{self.path} is not a sawubona store (DuckDB could not open it: {exc}); "
                 "choose another path with --store"
             ) from None
+        self._connected()
+        return self
+
+    def _connected(self) -> None:
         self.con = self.ibis.con
         self.con.execute("SET TimeZone = 'UTC'")
         limits.configure(self.con)  # a share of RAM, not DuckDB's 80%; spills to <store>.tmp
-        return self
+
+    def _busy(self) -> str:
+        return (
+            f"another load or analysis is writing to the store {self.path}; wait for it to "
+            "finish and try again"
+        )
+
+    def _take_writer_lock(self) -> bool:
+        """The store's writer lock (an advisory lock on ``<store>.writer.lock``), or False."""
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks here: DuckDB's own lock still guards the file
+            return True
+        if self._lock_fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".writer.lock"), os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _release_writer_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the lock
+            self._lock_fd = None
+
+    def copy_on_write(self) -> None:
+        """Switch from reading alongside readers to writing a private copy of the store."""
+        import ibis
+
+        if not self._take_writer_lock():
+            raise StoreBusyError(self._busy())
+        for stale in self.path.parent.glob(self.path.name + ".next-*"):
+            stale.unlink(missing_ok=True)  # left by a writer that was killed
+        copy = self.path.with_name(f"{self.path.name}.next-{os.getpid()}")
+        with contextlib.suppress(Exception):
+            self.ibis.disconnect()
+        shutil.copyfile(self.path, copy)  # no writer is active: we hold the writer lock
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+        self.ibis = ibis.duckdb.connect(str(copy))
+        self._connected()
+        self._copy = copy
+        self.read_only = False
+        self.can_copy_on_write = False
 
     def _read_alongside(self, ibis: Any, duckdb: Any) -> bool:
         """Another process writes the store; a reader (the web app) opens it read-only."""
@@ -90,8 +199,19 @@ class DuckDBBackend(Backend):
         return True
 
     def close(self) -> None:
+        copy, self._copy = self._copy, None
+        if copy is not None:
+            with contextlib.suppress(Exception):
+                self.con.execute("CHECKPOINT")
         with contextlib.suppress(Exception):
             self.ibis.disconnect()
+        if copy is not None:
+            leftover = copy.with_name(copy.name + ".wal")
+            if leftover.exists():  # not checkpointed: publishing without it would lose writes
+                raise StoreError(f"could not finish writing {copy}; the store was left as it was")
+            os.replace(copy, self.path)  # atomic: readers see the old store or the new one
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+        self._release_writer_lock()
 
     def tables(self) -> list[str]:
         rows = self.con.execute(

@@ -12,9 +12,12 @@ then every request must carry it (``Authorization: Bearer TOKEN``, or
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
 import hmac
 import math
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,7 +32,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 import sawubona
-from sawubona.errors import UnknownCustomerError
+from sawubona import backends
+from sawubona.errors import StoreBusyError, UnknownCustomerError
 from sawubona.report.overview import build_overview
 
 HERE = Path(__file__).resolve().parent
@@ -99,9 +103,61 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+class LiveStore:
+    """The store as a writer last published it.
+
+    A load or an analysis that runs while the app holds the store writes a copy and swaps
+    it in when it finishes (see ``sawubona.backends.duckdb``); the app keeps answering
+    from the version it has open and, on the next request after the swap, reopens the
+    file. Callers hold the app's lock: nothing else uses the store while it is swapped.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from sawubona.backends.duckdb import serving_marker
+
+        self._path = Path(path)
+        self._store: sawubona.Store = sawubona.open(path, read_only=True)
+        self._ino = self._inode()
+        # tells writers to write a copy rather than take the file (backends.duckdb)
+        self._marker = serving_marker(self._path)
+        with contextlib.suppress(OSError):
+            self._marker.write_text(str(os.getpid()))
+            atexit.register(self.close)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self._marker.read_text().strip() == str(os.getpid()):
+                self._marker.unlink()
+        self._store.close()
+
+    def _inode(self) -> int | None:
+        try:
+            return os.stat(self._path).st_ino
+        except OSError:
+            return None
+
+    def current(self) -> sawubona.Store:
+        ino = self._inode()
+        if self._ino is not None and ino is not None and ino != self._ino:
+            # close first: DuckDB hands out the database it has open for a path, not the new file
+            self._store.close()
+            self._ino = None
+        if self._ino is None:  # reopened now, or on a later request while a writer holds it
+            self._store = sawubona.open(self._path, read_only=True)
+            self._ino = ino
+        return self._store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current(), name)
+
+
 def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
     """The FastAPI application over the store at ``store_path`` (opened read-only)."""
-    store = sawubona.open(store_path, read_only=True)
+    store: Any = (
+        sawubona.open(store_path, read_only=True)
+        if backends.is_url(store_path)
+        else LiveStore(store_path)
+    )
     lock = threading.Lock()
     app = FastAPI(
         title="sawubona",
@@ -333,6 +389,11 @@ def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
         d = p.to_dict()
         d["lenses"] = {k: _jsonable(v) for k, v in d["lenses"].items()}
         return d
+
+    @app.exception_handler(StoreBusyError)
+    async def busy(request: Request, exc: StoreBusyError) -> Response:
+        # a writer swapped in a new version and still holds it: rare, and over in a moment
+        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "2"})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
