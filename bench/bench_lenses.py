@@ -56,7 +56,11 @@ with sawubona.open(store) as s:
         out["status"] = {r.lens: r.status for r in report.lenses}
 out["seconds"] = time.perf_counter() - t0
 out["cpu"] = time.process_time() - c0
-out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would start at the
+# parent's peak (the parent may have loaded a world); VmHWM belongs to this process only
+with open("/proc/self/status") as fh:
+    hwm = [line.split()[1] for line in fh if line.startswith("VmHWM:")]
+out["peak_mb"] = (int(hwm[0]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 print(json.dumps(out))
 """
 
