@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import ibis
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -95,9 +97,17 @@ class TouchLens:
         min_recipients = int(values["min_recipients"])
         min_cluster = int(values["min_cluster_recipients"])
         tp = data.until("touchpoints")
+        out = tp.filter(tp.direction == "outbound")
+        # Each distinct text is read and normalised once (in chunks); messages carry
+        # its number instead of the text, so no column of all the texts is ever held.
+        texts = out.filter(out.text.notnull()).select("text").distinct()
+        texts = texts.mutate(code=ibis.row_number().over(order_by=texts.text))
+        joined = out.left_join(texts, out.text == texts.text)
         outbound = (
-            tp.filter(tp.direction == "outbound")
-            .select(*OUTBOUND_COLUMNS)
+            joined.select(
+                *[joined[c] for c in OUTBOUND_COLUMNS if c != "text"],
+                code=joined.code.fill_null(-1).cast("int64"),
+            )
             .order_by(["at", "touchpoint_id"])
             .to_pyarrow()
         )
@@ -120,7 +130,11 @@ class TouchLens:
         skipped = []
         if outbound.num_rows == 0:
             skipped.append(f"no outbound touchpoints up to {data.as_of:%Y-%m-%d}")
-        near = near_duplicates(outbound["text"], params, _name_words(data))
+        codes = np.asarray(outbound["code"], dtype=np.int64)
+        outbound = outbound.drop_columns(["code"])
+        names = _name_words(data)
+        distinct = _plain_strings(texts.order_by("code").select("text").to_pyarrow())["text"]
+        near = near_duplicates(distinct, params, names, codes=codes)
         messages, clusters = classify(outbound, near, min_recipients, min_cluster, params.threshold)
         tables = {
             "touch_messages": messages,

@@ -106,6 +106,8 @@ LOWER_OF = np.where(UPPER_BYTE, _BYTES + 32, _BYTES).astype(np.uint64)
 _POLY = np.uint64(0x100000001B3)
 #: messages per block of the byte tokeniser (small blocks stay in the CPU cache)
 BLOCK_MESSAGES = 1 << 13
+#: texts masked at a time (bounds the temporaries of the regular expressions)
+CHUNK_MESSAGES = 1 << 16
 #: bits of the bitmap that pre-filters hash look-ups
 _BITMAP_BITS = 20
 
@@ -129,7 +131,7 @@ class Tokens:
 
     offsets: npt.NDArray[np.int64]
     hashes: U64
-    masked: pa.Array
+    masked: pa.Array | pa.ChunkedArray
     names: frozenset[str]
 
     @property
@@ -296,22 +298,41 @@ class _HashSet:
         return out
 
 
-def tokenise(texts: pa.Array | pa.ChunkedArray, known_names: Iterable[str] = ()) -> Tokens:
-    """Mask, split into words and name-mask ``texts`` (nulls count as empty texts)."""
-    masked = mask(texts)
-    n = len(masked)
-    candidates = name_candidates(masked)
+def tokenise(
+    texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], known_names: Iterable[str] = ()
+) -> Tokens:
+    """Mask, split into words and name-mask ``texts`` (nulls count as empty texts).
+
+    ``texts`` is an array or any iterable of arrays (batches read one at a time):
+    the texts are masked and split in pieces of :data:`CHUNK_MESSAGES`, so the
+    temporaries of the regular expressions stay bounded whatever the number of
+    texts; only the masked texts and the word hashes are kept.
+    """
+    pieces: Iterable[pa.Array]
+    if isinstance(texts, pa.ChunkedArray):
+        pieces = texts.chunks
+    elif isinstance(texts, pa.Array):
+        pieces = [texts]
+    else:
+        pieces = texts
+    candidates: set[str] = set()
+    masked_parts: list[pa.Array] = []
+    blocks: list[Block] = []
+    powers = _powers(1 << 20)
+    for piece in pieces:
+        for lo in range(0, len(piece), CHUNK_MESSAGES):
+            part = mask(piece.slice(lo, CHUNK_MESSAGES))
+            candidates.update(name_candidates(part))
+            masked_parts.append(part)
+            for b in range(0, len(part), BLOCK_MESSAGES):
+                block = part.slice(b, BLOCK_MESSAGES)
+                blocks.append(_words_of_block(block, powers))
+    masked = pa.chunked_array(masked_parts, pa.large_string())
+    del masked_parts
     for name in known_names:
         candidates.update(re.findall(_NAME, name or ""))
     lower_candidates = sorted({c.translate(_ASCII_LOWER) for c in candidates})
 
-    ends = np.frombuffer(masked.buffers()[1], np.int64)[masked.offset : masked.offset + n + 1]
-    sizes = np.diff(ends[::BLOCK_MESSAGES]) if n else np.zeros(0, np.int64)
-    powers = _powers(int(sizes.max()) if len(sizes) else 1)  # most blocks' bytes at most
-    blocks = [
-        _words_of_block(masked.slice(lo, BLOCK_MESSAGES), powers)
-        for lo in range(0, len(masked), BLOCK_MESSAGES)
-    ]
     offsets = np.zeros(len(masked) + 1, np.int64)
     if not blocks:
         return Tokens(offsets, np.zeros(0, np.uint64), masked, frozenset())

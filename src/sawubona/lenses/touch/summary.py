@@ -229,7 +229,7 @@ def templates_table(messages: pa.Table, clusters: pa.Table, near: NearDuplicates
                 [_joined(v) for v in per["template_id_distinct"]], pa.string()
             ),
             "with_template_id": multi["with_template_id"],
-            "example": near.tokens.readable(first),
+            "example": near.tokens.readable(near.code[first]),
             "example_touchpoint_id": messages["touchpoint_id"].take(pa.array(first)),
             "first_seen": multi["first_seen"],
             "last_seen": multi["last_seen"],

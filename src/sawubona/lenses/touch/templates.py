@@ -68,6 +68,8 @@ class NearDuplicates:
     similarity: npt.NDArray[np.float64]
     words: I64
     tokens: Tokens
+    #: per message, its row in ``tokens`` (``-1``: no text)
+    code: I64
 
     @property
     def distinct_texts(self) -> int:
@@ -124,27 +126,48 @@ def _gather(tokens: Tokens, rows: I64) -> tuple[npt.NDArray[np.uint64], I64]:
 
 
 def near_duplicates(
-    texts: pa.Array | pa.ChunkedArray, params: Params, known_names: Iterable[str] = ()
+    texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array],
+    params: Params,
+    known_names: Iterable[str] = (),
+    codes: I64 | None = None,
 ) -> NearDuplicates:
-    """Cluster ``texts`` (in time order) into near-duplicates."""
+    """Cluster the messages' texts (in time order) into near-duplicates.
+
+    Without ``codes``, ``texts`` holds one text per message. With ``codes``,
+    ``texts`` holds distinct texts (an array or batches of them) and message
+    ``m`` reads ``texts[codes[m]]`` (``-1``: no text), so a text sent to many
+    customers is masked and split once; the clusters are the same either way.
+    """
     params.check()
     tokens = tokenise(texts, known_names)
-    n = tokens.n
-    words = tokens.lengths
-    fp = fingerprints(tokens)
+    if codes is None:
+        codes = np.arange(tokens.n, dtype=np.int64)
+    codes = np.asarray(codes, np.int64)
+    n = len(codes)
+    have = codes >= 0
+    text_words = tokens.lengths
+    words = (
+        np.where(have, text_words[np.where(have, codes, 0)], 0)
+        if tokens.n
+        else np.zeros(n, np.int64)
+    )
+    text_fp = fingerprints(tokens)
+    fp = (
+        np.where(have, text_fp[np.where(have, codes, 0)], 0) if tokens.n else np.zeros(n, np.uint64)
+    )
     with_words = np.flatnonzero(words > 0)
     text = np.full(n, -1, np.int64)
     cluster = np.full(n, -1, np.int64)
     sim = np.full(n, np.nan)
     if len(with_words) == 0:
-        return NearDuplicates(text, cluster, pa.nulls(n, pa.string()), sim, words, tokens)
+        return NearDuplicates(text, cluster, pa.nulls(n, pa.string()), sim, words, tokens, codes)
 
     # One document per distinct normalised text; its first message represents it.
     _, first, doc_of = np.unique(fp[with_words], return_index=True, return_inverse=True)
     text[with_words] = doc_of
     sig = np.empty((len(first), params.permutations), np.uint32)
     for lo in range(0, len(first), BLOCK_MESSAGES):
-        hashes, offsets = _gather(tokens, with_words[first[lo : lo + BLOCK_MESSAGES]])
+        hashes, offsets = _gather(tokens, codes[with_words[first[lo : lo + BLOCK_MESSAGES]]])
         sh, sh_offsets = shingles(hashes, offsets, params.shingle_words)
         sig[lo : lo + BLOCK_MESSAGES] = signatures(sh, sh_offsets, params.permutations, params.seed)
     label = lsh.cluster(sig, params.bands, params.threshold)
@@ -160,7 +183,7 @@ def near_duplicates(
     index = np.full(n, -1, np.int64)
     index[with_words] = which
     cluster_id = ids.take(pa.array(index, mask=index < 0))
-    return NearDuplicates(text, cluster, cluster_id, sim, words, tokens)
+    return NearDuplicates(text, cluster, cluster_id, sim, words, tokens, codes)
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
