@@ -16,7 +16,7 @@ See ``docs/lenses/touch.md``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import ibis
@@ -133,8 +133,8 @@ class TouchLens:
         codes = np.asarray(outbound["code"], dtype=np.int64)
         outbound = outbound.drop_columns(["code"])
         names = _name_words(data)
-        distinct = _plain_strings(texts.order_by("code").select("text").to_pyarrow())["text"]
-        near = near_duplicates(distinct, params, names, codes=codes)
+        chunks = _plain_strings(texts.order_by("code").select("text").to_pyarrow())["text"].chunks
+        near = near_duplicates(_draining(chunks), params, names, codes=codes)
         messages, clusters = classify(outbound, near, min_recipients, min_cluster, params.threshold)
         tables = {
             "touch_messages": messages,
@@ -158,6 +158,13 @@ def _plain_strings(t: pa.Table) -> pa.Table:
     ]
     schema = pa.schema(fields)
     return t if schema == t.schema else t.cast(schema)
+
+
+def _draining(chunks: list[pa.Array]) -> Iterator[pa.Array]:
+    """Yield ``chunks`` in order, letting go of each one as the next is asked for."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
 
 
 def _name_words(data: LensInput) -> list[str]:

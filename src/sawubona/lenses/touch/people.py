@@ -26,9 +26,12 @@ def customers_table(messages: pa.Table, inbound: pa.Table, as_of: dt.datetime) -
     """One row per customer with an outbound or inbound touchpoint."""
     touch = messages["touch"]
     cols: dict[str, pa.Array] = {"customer_id": messages["customer_id"]}
+    person = np.zeros(messages.num_rows, bool)
     for t in TOUCHES:
-        cols[t] = pa.array(is_value(touch, t).astype(np.int64))
-    person = np.isin(np.asarray(touch.to_numpy(zero_copy_only=False), dtype=object), PERSON_TOUCHES)
+        flag = is_value(touch, t)
+        cols[t] = pa.array(flag.astype(np.int8))  # summed as int64
+        if t in PERSON_TOUCHES:
+            person |= flag
     cols["at"] = messages["at"]
     cols["person_at"] = pc.if_else(
         pa.array(person), messages["at"], pa.scalar(None, messages["at"].type)

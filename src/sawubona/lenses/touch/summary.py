@@ -51,17 +51,18 @@ def classify(
     cluster = near.cluster
     with_id = np.asarray(pc.is_valid(msgs["template_id"]), dtype=bool)
     has_cluster = cluster >= 0
+    customer = _codes(msgs["customer_id"])  # distinct counts over integers, not strings
     base = pa.table(
         {
             "cluster": pa.array(cluster),
             "text": pa.array(near.text),
-            "customer_id": msgs["customer_id"],
+            "customer_id": customer,
             "at": msgs["at"],
             "with_id": pa.array(with_id.astype(np.int64)),
             "near_customer": pc.if_else(
                 pa.array(near.similarity >= threshold, from_pandas=True),
-                msgs["customer_id"],
-                pa.scalar(None, pa.string()),
+                customer,
+                pa.scalar(None, customer.type),
             ),
         }
     ).filter(pa.array(has_cluster))
@@ -116,7 +117,8 @@ def classify(
         has_words,
         is_value(actor, "person"),
     ]
-    touch = np.select(rules, list(TOUCHES[:-1]), default=TOUCHES[-1])
+    which = np.select(rules, list(range(len(TOUCHES) - 1)), default=len(TOUCHES) - 1)
+    touch = pa.array(TOUCHES, pa.string()).take(pa.array(which.astype(np.int8)))
     inferred = _inferred_ids(msgs["template_id"], cluster)
     in_multi = has_cluster & (size_of >= 2)
     messages = pa.table(
@@ -129,10 +131,8 @@ def classify(
             "agent_id": msgs["agent_id"],
             "team": msgs["team"],
             "kind": msgs["kind"],
-            "touch": pa.array(touch, pa.string()),
-            "cluster_id": pc.if_else(
-                pa.array(in_multi), near.cluster_id, pa.scalar(None, pa.string())
-            ),
+            "touch": touch,
+            "cluster_id": _decoded(near.cluster_id, in_multi),
             "cluster_messages": pa.array(np.where(has_cluster, size_of, 0)),
             "cluster_recipients": pa.array(np.where(has_cluster, recipients_of, 0)),
             "similarity": pa.array(np.where(in_multi, near.similarity, np.nan), from_pandas=True),
@@ -155,6 +155,21 @@ def classify(
         }
     )
     return messages, clusters
+
+
+def _decoded(ids: pa.Array, keep: Bool) -> pa.Array:
+    """Cluster ids as plain strings where ``keep`` (null elsewhere)."""
+    if not isinstance(ids, pa.DictionaryArray):
+        return pc.if_else(pa.array(keep), ids, pa.scalar(None, pa.string()))
+    index = pc.if_else(pa.array(keep), ids.indices, pa.scalar(None, ids.indices.type))
+    return ids.dictionary.take(index)
+
+
+def _codes(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """A number per distinct value (null stays null): one dictionary for every chunk."""
+    encoded = pc.dictionary_encode(values)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    return pa.chunked_array([c.indices for c in chunks], pa.int32())
 
 
 def _inferred_ids(
@@ -299,7 +314,10 @@ def template_ids_table(messages: pa.Table, clusters: pa.Table, near: NearDuplica
     ]
     main_id = pc.if_else(
         pa.array(main_cluster >= 0),
-        near.cluster_id.take(pa.array(np.maximum(main_cluster, 0))),
+        _decoded(
+            near.cluster_id.take(pa.array(np.maximum(main_cluster, 0))),
+            np.ones(len(main_cluster), bool),
+        ),
         pa.scalar(None, pa.string()),
     )
     with_text = np.asarray(per["with_text_sum"], dtype=float)

@@ -64,7 +64,7 @@ class NearDuplicates:
 
     text: I64
     cluster: I64
-    cluster_id: pa.Array
+    cluster_id: pa.Array  # dictionary-encoded (one string per cluster)
     similarity: npt.NDArray[np.float64]
     words: I64
     tokens: Tokens
@@ -182,7 +182,8 @@ def near_duplicates(
     ids = hex_ids(fp[firsts], "t", mask=np.zeros(len(firsts), np.bool_))
     index = np.full(n, -1, np.int64)
     index[with_words] = which
-    cluster_id = ids.take(pa.array(index, mask=index < 0))
+    # one string per cluster, a number per message
+    cluster_id = pa.DictionaryArray.from_arrays(pa.array(index, pa.int32(), mask=index < 0), ids)
     return NearDuplicates(text, cluster, cluster_id, sim, words, tokens, codes)
 
 
