@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sawubona.lenses.promises.clock import asof_join
 from sawubona.lenses.promises.ledger import Options
 
 if TYPE_CHECKING:
@@ -67,9 +68,9 @@ def enrich(data: LensInput, core: ir.Table, norms: ir.Table, opts: Options) -> i
     open_ = t.state == "open"
     by_share = (open_ & (t.elapsed_share >= t.at_risk_share)).fill_null(False)
     by_time = (open_ & (t.business_time_left_hours < t.p90_time_to_keep_hours)).fill_null(False)
-    share_txt = (t.elapsed_share * 100).round(0).cast("int64").cast("string")
-    left_txt = t.business_time_left_hours.round(1).cast("string")
-    p90_txt = t.p90_time_to_keep_hours.round(1).cast("string")
+    share_txt = ((t.elapsed_share * 100) + 0.5).floor().cast("int64").cast("string")
+    left_txt = one_decimal(t.business_time_left_hours)
+    p90_txt = one_decimal(t.p90_time_to_keep_hours)
     return t.select(
         "promise_id",
         "customer_id",
@@ -117,6 +118,16 @@ def enrich(data: LensInput, core: ir.Table, norms: ir.Table, opts: Options) -> i
     )
 
 
+def one_decimal(x: ir.NumericValue) -> ir.StringValue:
+    """``x`` as text with one decimal (``184.0``, ``-2.5``), alike on every engine: casting a
+    rounded double to text gives ``184.0`` on DuckDB and ``184`` on PostgreSQL."""
+    import ibis
+
+    tenths = (x.abs() * 10 + 0.5).floor().cast("int64")
+    sign = ibis.ifelse(x < 0, "-", "")
+    return sign + (tenths // 10).cast("string") + "." + (tenths % 10).cast("string")
+
+
 def evidence(t: ir.Table) -> ir.StringValue:
     """A sentence saying what happened to each promise of ``t`` (a ledger subset)."""
     import ibis
@@ -130,7 +141,7 @@ def evidence(t: ir.Table) -> ir.StringValue:
             "kept "
             + t.kept_at.strftime(fmt)
             + ", "
-            + t.lateness_hours.round(1).cast("string")
+            + one_decimal(t.lateness_hours)
             + " h after due "
             + due_txt,
         ),
@@ -142,7 +153,7 @@ def evidence(t: ir.Table) -> ir.StringValue:
             + ": "
             + t.cancel_reason.fill_null("no reason given"),
         ),
-        else_="due " + due_txt + ", " + t.time_left_hours.round(1).cast("string") + " h left",
+        else_="due " + due_txt + ", " + one_decimal(t.time_left_hours) + " h left",
     )
 
 
@@ -234,15 +245,16 @@ def _make_good(data: LensInput, t: ir.Table, opts: Options) -> ir.Table:
         )
     if events:
         ev = events[0].union(*events[1:]) if len(events) > 1 else events[0]
-        limit = ibis.greatest(b._bdue, b._bk.fill_null(b._bdue)) + ibis.interval(
+        j = asof_join(b, ev, "_bdue", "<", "_ea", ("_bc", "_ec"))
+        limit = ibis.greatest(j._bdue, j._bk.fill_null(j._bdue)) + ibis.interval(
             seconds=int(opts.make_good_days * 86400)
         )
-        ok = ev._ea.notnull() & (ev._ea <= limit)
-        b = b.asof_join(ev, on=b._bdue < ev._ea, predicates=[b._bc == ev._ec]).select(
+        ok = j._ea.notnull() & (j._ea <= limit)
+        b = j.select(
             *b.columns,
-            make_good_at=ibis.ifelse(ok, ev._ea, null_ts),
-            make_good_id=ibis.ifelse(ok, ev._ei, null_s),
-            make_good_via=ibis.ifelse(ok, ev._ev, null_s),
+            make_good_at=ibis.ifelse(ok, j._ea, null_ts),
+            make_good_id=ibis.ifelse(ok, j._ei, null_s),
+            make_good_via=ibis.ifelse(ok, j._ev, null_s),
         )
     else:
         b = b.mutate(make_good_at=null_ts, make_good_id=null_s, make_good_via=null_s)
@@ -251,9 +263,8 @@ def _make_good(data: LensInput, t: ir.Table, opts: Options) -> ir.Table:
         fu = tp.filter((tp.direction == "outbound") & (tp.actor == "person"))
         b0 = t.filter(t.state == "broken")
         fu = fu.semi_join(b0, fu.journey_id == b0.journey_id).select(_fj=fu.journey_id, _fa=fu.at)
-        b = b.asof_join(fu, on=b._bdue < fu._fa, predicates=[b._bj == fu._fj]).select(
-            *b.columns, followed_up_at=fu._fa
-        )
+        j = asof_join(b, fu, "_bdue", "<", "_fa", ("_bj", "_fj"))
+        b = j.select(*b.columns, followed_up_at=j._fa)
     else:
         b = b.mutate(followed_up_at=null_ts)
     # only promises with something to add (this also tells the engine the side is small)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
-from sawubona.lenses.promises.enrich import evidence, stake
+from sawubona.lenses.promises.enrich import evidence, one_decimal, stake
 from sawubona.stats import bh_adjust, fit_beta_prior, shrink, wilson
 
 if TYPE_CHECKING:
@@ -88,13 +88,16 @@ def integrity(ledger: ir.Table, backend: Any, fdr: float) -> pa.Table:
     # quantiles are not: computed per dimension over the few broken promises
     b = ledger.filter(st == "broken").mutate(**keys)
     late, unkept = b.broken_how == "late", b.broken_how == "not_kept"
+    missing = ibis.null("float64")
     parts = [
         b.group_by(_g=ibis.literal("all") if c is None else b[d]).aggregate(
             dimension=ibis.literal(d),
-            median_lateness_hours=b.lateness_hours.median(where=late),
+            # x.median(where=c) spelt as the median of x-or-null: Ibis's PySpark compiler
+            # would filter percentile()'s constant 0.5 too, which Spark refuses
+            median_lateness_hours=late.ifelse(b.lateness_hours, missing).median(),
             p90_lateness_hours=b.lateness_hours.quantile(0.9, where=late),
-            median_business_lateness_hours=b.business_lateness_hours.median(where=late),
-            median_overdue_hours=b.lateness_hours.median(where=unkept),
+            median_business_lateness_hours=late.ifelse(b.business_lateness_hours, missing).median(),
+            median_overdue_hours=unkept.ifelse(b.lateness_hours, missing).median(),
         )
         for d, c in DIMENSIONS.items()
     ]
@@ -253,7 +256,7 @@ def make_right(data: LensInput, ledger: ir.Table, backend: Any) -> pa.Table:
         t.lateness_hours.desc(),
         t.promise_id,
     )
-    days = (t.lateness_hours / 24).round(1).cast("string")
+    days = one_decimal(t.lateness_hours / 24)
     suggestion = ibis.ifelse(
         t.broken_how == "late",
         "Apologise: the " + t.kind + " came " + days + " days after it was promised",
