@@ -18,6 +18,7 @@ See ``docs/lenses/promises.md`` for every column and the policy file.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -162,18 +163,30 @@ class PromisesLens:
         pz = ledger.pauses(data, pause_kinds, opts)
         core = ledger.status(data, frame, book, opts)
         backend = ibis.get_backend(core)
+        views: list[str] = []
+
+        def keep(table: pa.Table) -> Any:
+            """An Arrow result back in the engine: a memtable, but on Spark a temporary view
+            made straight from Arrow (a memtable goes through pandas, whose strings hold a
+            missing value as NaN, which Spark stores as the text 'NaN')."""
+            if getattr(backend, "name", "") != "pyspark":
+                return ibis.memtable(table)
+            views.append(f"_promises_{uuid.uuid4().hex[:12]}")
+            backend._session.createDataFrame(table).createOrReplaceTempView(views[-1])
+            return backend.table(views[-1])
+
         if book.business_calendars or book.policies or pz is not None:
             # the per-promise core takes joins: materialise it once, since the enrichment
             # reads it several times (renegotiations, make-goods)
-            core = ibis.memtable(backend.to_pyarrow(core))
+            core = keep(backend.to_pyarrow(core))
         kinds = backend.to_pyarrow(enrich.kind_norms(core, opts))
         pause_on = [",".join(book.rule(k).pause_on) for k in kinds.column("kind").to_pylist()]
         kinds = kinds.append_column("pause_on", pa.array(pause_on, pa.string()))
-        status = backend.to_pyarrow(enrich.enrich(data, core, ibis.memtable(kinds), opts))
-        led = ibis.memtable(status)
+        status = backend.to_pyarrow(enrich.enrich(data, core, keep(kinds), opts))
+        led = keep(status)
         integrity = report.integrity(led, backend, fdr)
         make_right = report.make_right(data, led, backend)
-        at_risk = report.at_risk(data, led, ibis.memtable(kinds), backend)
+        at_risk = report.at_risk(data, led, keep(kinds), backend)
         gaming = report.gaming(led, pz, backend, fdr, float(s.get("padding_min_ratio", 1.25)))
         tables = {
             "promises_status": status,
@@ -184,6 +197,8 @@ class PromisesLens:
             "promises_make_right": make_right,
             "promises_gaming": gaming,
         }
+        for name in views:
+            backend._session.catalog.dropTempView(name)
         notes = []
         if not data.has("promises"):
             notes.append("no promises table: the ledger holds the promises the policies imply")

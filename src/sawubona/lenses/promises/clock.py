@@ -65,6 +65,51 @@ def add_seconds(t: ir.TimestampValue, s: ir.NumericValue) -> ir.TimestampValue:
     return t + (s * 1e6).round().cast("int64").as_interval("us")
 
 
+#: engines whose Ibis compiler has no ASOF join (they get :func:`asof_join`'s portable form)
+NO_ASOF = frozenset({"pyspark"})
+
+
+def _engine(*tables: ir.Table) -> str:
+    for t in tables:
+        found, _ = t._find_backends()
+        if found:
+            return str(getattr(found[0], "name", ""))
+    return ""
+
+
+def asof_join(
+    left: ir.Table, right: ir.Table, key: str, op: str, right_key: str, by: tuple[str, str]
+) -> ir.Table:
+    """Each row of ``left`` with the one row of ``right`` whose ``right_key`` is the nearest
+    to ``left[key]`` on the side ``op`` names (``">="``, ``">"``: the last at or before;
+    ``"<"``, ``"<="``: the first after), among rows with ``left[by[0]] == right[by[1]]``;
+    no match gives nulls. The columns are ``left``'s then ``right``'s (names must differ).
+
+    An Ibis ``asof_join`` where the engine has one; elsewhere (Spark) the same rows by a
+    left join on the key and the inequality, keeping per left row the nearest match
+    (ties between equal keys go to the smallest remaining right columns).
+    """
+    import ibis
+
+    x, y = left[key], right[right_key]
+    cond = {">=": x >= y, ">": x > y, "<": x < y, "<=": x <= y}[op]
+    same = left[by[0]] == right[by[1]]
+    if _engine(left, right) not in NO_ASOF:
+        return left.asof_join(right, on=cond, predicates=[same]).select(
+            *left.columns, *right.columns
+        )
+    row = "_asof_row"
+    numbered = left.mutate(**{row: ibis.row_number().over()})
+    x, same = numbered[key], numbered[by[0]] == right[by[1]]
+    cond = {">=": x >= y, ">": x > y, "<": x < y, "<=": x <= y}[op]
+    j = numbered.left_join(right, [same, cond]).select(*numbered.columns, *right.columns)
+    near = ibis.desc(right_key) if op in (">=", ">") else ibis.asc(right_key)
+    rest = [c for c in right.columns if c != right_key]
+    w = ibis.window(group_by=j[row], order_by=[near, *rest])
+    j = j.mutate(_asof_rank=ibis.row_number().over(w))
+    return j.filter(j._asof_rank == 0).select(*left.columns, *right.columns)
+
+
 def with_clock(t: ir.Table, col: str, out: str, cal: ir.Table | None) -> ir.Table:
     """``t`` with ``out`` = B(``t[col]``) in its row's calendar (``_cal``)."""
     import ibis
@@ -73,14 +118,15 @@ def with_clock(t: ir.Table, col: str, out: str, cal: ir.Table | None) -> ir.Tabl
     if cal is None:
         return t.mutate(**{out: epoch_seconds(x)})
     cal = cal.view()  # a fresh reference: the same calendar may be joined many times
-    j = t.asof_join(cal, on=x >= cal._cs, predicates=[t._cal == cal._cn])
-    length = seconds(cal._ce, cal._cs)
-    inside = ibis.greatest(ibis.least(seconds(x, cal._cs), length), 0.0)
+    j = asof_join(t, cal, col, ">=", "_cs", ("_cal", "_cn"))
+    x = j[col]
+    length = seconds(j._ce, j._cs)
+    inside = ibis.greatest(ibis.least(seconds(x, j._cs), length), 0.0)
     b = ibis.cases(
         (x.isnull(), ibis.null("float64")),
-        (t._cal.isnull(), epoch_seconds(x)),
-        (cal._cs.isnull(), ibis.literal(0.0)),
-        else_=cal._cc + inside,
+        (j._cal.isnull(), epoch_seconds(x)),
+        (j._cs.isnull(), ibis.literal(0.0)),
+        else_=j._cc + inside,
     )
     return j.select(*t.columns, **{out: b})
 
@@ -94,11 +140,12 @@ def with_instant(t: ir.Table, col: str, out: str, cal: ir.Table | None) -> ir.Ta
     if cal is None:
         return t.mutate(**{out: at_epoch})
     cal = cal.view()
-    j = t.asof_join(cal, on=x > cal._cc, predicates=[t._cal == cal._cn])
+    j = asof_join(t, cal, col, ">", "_cc", ("_cal", "_cn"))
+    x = j[col]
     value = ibis.cases(
         (x.isnull(), ibis.null("timestamp")),
-        (t._cal.isnull(), at_epoch),
-        (cal._cs.isnull(), ibis.null("timestamp")),
-        else_=add_seconds(cal._cs, x - cal._cc),
+        (j._cal.isnull(), add_seconds(ibis.literal(EPOCH, type="timestamp"), x)),
+        (j._cs.isnull(), ibis.null("timestamp")),
+        else_=add_seconds(j._cs, x - j._cc),
     )
     return j.select(*t.columns, **{out: value})

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sawubona.errors import SawubonaError
 from sawubona.lenses.promises.calendar import ALWAYS, Calendar, parse_duration
+from sawubona.lenses.promises.clock import asof_join
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -327,8 +328,8 @@ def generate(data: LensInput, book: Book, policy: Policy) -> ir.Table | None:
             kept_team=f.team,
             _fid=f.touchpoint_id,
         )
-        on = trig.made_at <= f._fat if policy.source == "journeys" else trig.made_at < f._fat
-        kept = trig.asof_join(f, on=on, predicates=[trig._key == f._fkey]).select(
+        op = "<=" if policy.source == "journeys" else "<"
+        kept = asof_join(trig, f, "made_at", op, "_fat", ("_key", "_fkey")).select(
             *trig.columns, kept_at="_fat", kept_team="kept_team", kept_id="_fid"
         )
     # the journey's first team and channel, for promises whose trigger names none
