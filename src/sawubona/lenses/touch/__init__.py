@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import ibis
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -97,20 +97,20 @@ class TouchLens:
         min_recipients = int(values["min_recipients"])
         min_cluster = int(values["min_cluster_recipients"])
         tp = data.until("touchpoints")
-        out = tp.filter(tp.direction == "outbound")
-        # Each distinct text is read and normalised once (in chunks); messages carry
-        # its number instead of the text, so no column of all the texts is ever held.
-        texts = out.filter(out.text.notnull()).select("text").distinct()
-        texts = texts.mutate(code=ibis.row_number().over(order_by=texts.text))
-        joined = out.left_join(texts, out.text == texts.text)
-        outbound = (
-            joined.select(
-                *[joined[c] for c in OUTBOUND_COLUMNS if c != "text"],
-                code=joined.code.fill_null(-1).cast("int64"),
-            )
-            .order_by(["at", "touchpoint_id"])
-            .to_pyarrow()
+        # Read unordered and order by time in Arrow (a sort in the database would hold
+        # every column there as well), and number the distinct texts so that each is
+        # normalised once and no column of every message's text is kept.
+        outbound = _plain_strings(
+            tp.filter(tp.direction == "outbound").select(*OUTBOUND_COLUMNS).to_pyarrow()
         )
+        codes, distinct = _text_codes(outbound["text"])
+        outbound = outbound.drop_columns(["text"])
+        order = pc.sort_indices(
+            outbound, sort_keys=[("at", "ascending"), ("touchpoint_id", "ascending")]
+        )
+        outbound = outbound.take(order)
+        codes = codes[np.asarray(order, dtype=np.int64)]
+        del order
         inbound_expr = tp.filter(tp.direction == "inbound")
         inbound = (
             inbound_expr.group_by("customer_id")
@@ -126,15 +126,10 @@ class TouchLens:
                 ]
             )
         )
-        outbound = _plain_strings(outbound)
         skipped = []
         if outbound.num_rows == 0:
             skipped.append(f"no outbound touchpoints up to {data.as_of:%Y-%m-%d}")
-        codes = np.asarray(outbound["code"], dtype=np.int64)
-        outbound = outbound.drop_columns(["code"])
-        names = _name_words(data)
-        chunks = _plain_strings(texts.order_by("code").select("text").to_pyarrow())["text"].chunks
-        near = near_duplicates(_draining(chunks), params, names, codes=codes)
+        near = near_duplicates(_draining(distinct), params, _name_words(data), codes=codes)
         messages, clusters = classify(outbound, near, min_recipients, min_cluster, params.threshold)
         tables = {
             "touch_messages": messages,
@@ -158,6 +153,17 @@ def _plain_strings(t: pa.Table) -> pa.Table:
     ]
     schema = pa.schema(fields)
     return t if schema == t.schema else t.cast(schema)
+
+
+def _text_codes(text: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[pa.Array]]:
+    """Each message's number of its text (``-1``: none), and the distinct texts."""
+    encoded = pc.dictionary_encode(text)  # one dictionary shared by every chunk
+    if encoded.num_chunks == 0:
+        return np.zeros(0, np.int64), []
+    codes = np.concatenate(
+        [np.asarray(pc.fill_null(c.indices, -1), dtype=np.int64) for c in encoded.chunks]
+    )
+    return codes, [encoded.chunks[0].dictionary]
 
 
 def _draining(chunks: list[pa.Array]) -> Iterator[pa.Array]:
