@@ -25,7 +25,8 @@ def customers(t: ir.Table, *, level: float) -> pa.Table:
     y = t.outcome_achieved
     rated = t.treatment.notnull()
     # years since 2000, so that the sums keep their precision
-    x = (t.started_at.epoch_seconds() - 946_684_800) / (365.25 * 86_400)
+    # a double before dividing (Spark reads the literal as a decimal and would round)
+    x = (t.started_at.epoch_seconds() - 946_684_800).cast("float64") / (365.25 * 86_400)
     failed = (y == False).fill_null(False)  # noqa: E712
     agg = t.group_by("customer_id").aggregate(
         journeys=ibis._.count(),

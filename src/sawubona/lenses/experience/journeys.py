@@ -57,6 +57,7 @@ class Scratch:
 
     def __init__(self) -> None:
         self._made: list[tuple[Any, str]] = []
+        self._views: list[tuple[Any, str]] = []  # Spark temporary views
 
     def keep(self, expr: ir.Table) -> ir.Table:
         backend = expr._find_backend()
@@ -65,7 +66,13 @@ class Scratch:
             table = backend.create_table(name, expr, temp=True)
         except NotImplementedError:
             # an engine without temporary tables (Spark through Ibis): keep an Arrow copy
-            return ibis.memtable(expr.to_pyarrow())
+            if getattr(backend, "name", "") != "pyspark":
+                return ibis.memtable(expr.to_pyarrow())
+            # on Spark a temporary view straight from Arrow: ``ibis.memtable`` goes through
+            # pandas, whose strings hold a missing value as NaN, stored by Spark as 'NaN'
+            backend._session.createDataFrame(expr.to_pyarrow()).createOrReplaceTempView(name)
+            self._views.append((backend, name))
+            return backend.table(name)  # type: ignore[no-any-return]
         self._made.append((backend, name))
         return table  # type: ignore[no-any-return]
 
@@ -81,6 +88,9 @@ class Scratch:
         while self._made:
             backend, name = self._made.pop()
             _drop(backend, name)
+        while self._views:
+            backend, name = self._views.pop()
+            backend._session.catalog.dropTempView(name)
 
 
 def _drop(backend: Any, name: str) -> None:
@@ -91,7 +101,10 @@ def _drop(backend: Any, name: str) -> None:
 
 
 def _hours(later: ir.Value, earlier: ir.Value) -> ir.FloatingValue:
-    return (later.epoch_seconds() - earlier.epoch_seconds()) / 3600.0  # type: ignore[attr-defined,no-any-return]
+    # a double before dividing: Spark reads the literal 3600.0 as a decimal and would round
+    # the quotient to 6 decimal places
+    seconds = (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64")  # type: ignore[attr-defined]
+    return seconds / 3600.0  # type: ignore[no-any-return]
 
 
 def _by_as_of(col: ir.TimestampValue, as_of: ir.TimestampScalar) -> ir.TimestampValue:
@@ -312,7 +325,7 @@ def build(
     if has_tp:
         tpa = scratch.keep(_touchpoints(data, as_of, opts))
         chan_norm = tpa.group_by("first_channel").aggregate(
-            _wait_norm=tpa.first_response_hours.median(where=tpa.first_response_hours >= 0)
+            _wait_norm=_kept(tpa.first_response_hours, tpa.first_response_hours >= 0).median()
         )
         base = _join(base, tpa)
     else:
@@ -379,11 +392,18 @@ def build(
     base = _fill_counts(base, has_tp, has_p, has_i, has_s)
     base = base.mutate(elapsed_hours=_hours(base.ended_at, base.started_at))
     elapsed = _hours(ended, j.started_at)
-    kind_norm = j.group_by("kind").aggregate(_elapsed_norm=elapsed.median(where=elapsed >= 0))
+    kind_norm = j.group_by("kind").aggregate(_elapsed_norm=_kept(elapsed, elapsed >= 0).median())
     final = scratch.keep(_finish(base, kind_norm, chan_norm))
     if has_tp:
         scratch.drop(tpa)
     return final, notes
+
+
+def _kept(x: ir.NumericColumn, keep: ir.BooleanValue) -> ir.NumericColumn:
+    """``x`` where ``keep`` holds, else missing: ``x.median(where=keep)`` written so that
+    every engine can run it (Ibis's PySpark compiler wraps the constant 0.5 of
+    ``percentile`` in the filter too, which Spark refuses as not foldable)."""
+    return keep.ifelse(x, ibis.null(x.type()))  # type: ignore[return-value]
 
 
 def _fill_counts(t: ir.Table, tp: bool, p: bool, i: bool, s: bool) -> ir.Table:
