@@ -246,7 +246,10 @@ def _claims(ctx: Context, rules: Rules) -> pd.DataFrame:
     frames = []
     if rules.promise and ctx.data.has("promises"):
         kinds = [r.kind for r in rules.promise]
+        # every fetch in id order: engines return rows in any order, and the order shows in
+        # the evidence (claims of a group, the payments against it)
         pr = broken_promises(ctx, kinds, "*" in kinds)
+        pr = pr.sort_values("promise_id", kind="stable", ignore_index=True)
         if len(pr):
             end = pr["kept_at"].fillna(pd.Timestamp(ctx.as_of))
             days = (end - pr["due_at"]).dt.total_seconds().to_numpy() / 86400
@@ -273,6 +276,7 @@ def _claims(ctx: Context, rules: Rules) -> pd.DataFrame:
             "ended_at",
             "desired_outcome",
         ).to_pandas()
+        jd = jd.sort_values("journey_id", kind="stable", ignore_index=True)
         found = [rules.for_journey(k, o) for k, o in zip(jd["kind"], jd["outcome"], strict=True)]
         hits = [r for r in found if r is not None]
         jd = jd[np.array([r is not None for r in found], bool)].copy()
@@ -316,7 +320,8 @@ def _payments(ctx: Context, rules: Rules) -> pd.DataFrame:
         return pd.DataFrame(columns=["action_id", "customer_id", "at", "amount", "journey_id"])
     a = ctx.data.until("actions")
     a = a.filter(a.kind.isin(rules.paid_kinds))
-    return a.select("action_id", "customer_id", "at", "amount", "journey_id").to_pandas()
+    pay = a.select("action_id", "customer_id", "at", "amount", "journey_id").to_pandas()
+    return pay.sort_values("action_id", kind="stable", ignore_index=True)
 
 
 def _match(claims: pd.DataFrame, pay: pd.DataFrame, match_days: float) -> pd.DataFrame:

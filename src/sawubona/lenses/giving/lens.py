@@ -122,7 +122,9 @@ class GivingLens:
         findings: list[Finding] = []
         gifts: list[pa.Table] = []
         per_customer: list[pd.DataFrame] = []
-        plans = data.table("plans").to_pyarrow() if data.has("plans") else None
+        # in plan_id order: an engine returns rows in any order, and the order of the plans
+        # (and of the metrics first named in them) shows in the evidence and breaks ties
+        plans = data.table("plans").order_by("plan_id").to_pyarrow() if data.has("plans") else None
         window = best_plan.Window.at(
             data.as_of, int(ctx.settings["history_months"]), int(ctx.settings["min_period_days"])
         )
