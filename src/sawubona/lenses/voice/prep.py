@@ -438,17 +438,22 @@ class Scratch:
 
     On DuckDB a temporary table of the connection (``CREATE TEMP TABLE … AS``, named
     ``_voice_<random>``, dropped by :meth:`close`); on other backends an Arrow copy
-    registered as a memtable. Not ``Table.cache()``: with the pinned ibis 12 /
-    sqlglot 30 pair, ibis's DROP statements lose their table name, so a cached table
-    can be created but never released.
+    registered as a memtable (on Spark a temporary view made from Arrow). Not
+    ``Table.cache()``: with the pinned ibis 12 / sqlglot 30 pair, ibis's DROP
+    statements lose their table name, so a cached table can be created but never
+    released.
     """
 
     def __init__(self, like: ir.Table) -> None:
         self.backend: Any = like.get_backend()
         self.names: list[str] = []
+        self.views: list[str] = []  # Spark temporary views
 
     def keep(self, expr: ir.Table) -> ir.Table:
-        if getattr(self.backend, "name", "") != "duckdb":
+        kind = getattr(self.backend, "name", "")
+        if kind == "pyspark":
+            return self._spark_view(expr)
+        if kind != "duckdb":
             return ibis.memtable(expr.to_pyarrow())
         name = f"_voice_{uuid.uuid4().hex[:12]}"
         sql = self.backend.compile(expr)
@@ -456,10 +461,22 @@ class Scratch:
         self.names.append(name)
         return self.backend.table(name, database="temp")
 
+    def _spark_view(self, expr: ir.Table) -> ir.Table:
+        """On Spark, the Arrow copy becomes a temporary view straight from Arrow:
+        ``ibis.memtable`` goes through pandas, whose string columns hold a missing value
+        as NaN, which Spark then stores as the text ``'NaN'``."""
+        name = f"_voice_{uuid.uuid4().hex[:12]}"
+        session = self.backend._session
+        session.createDataFrame(expr.to_pyarrow()).createOrReplaceTempView(name)
+        self.views.append(name)
+        return self.backend.table(name)
+
     def close(self) -> None:
         while self.names:
             name = self.names.pop()
             self.backend.raw_sql(f'DROP TABLE IF EXISTS temp."{name}"')
+        while self.views:
+            self.backend._session.catalog.dropTempView(self.views.pop())
 
     def __enter__(self) -> Scratch:
         return self
