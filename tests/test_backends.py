@@ -27,21 +27,8 @@ LENSES = list(available())
 REL = 1e-9
 SIZE = 300  # customers: big enough that every lens has rows, small enough for Spark on 2 cores
 
-#: (backend, lens) → what is missing there
-GAPS = {
-    ("spark", "promises"): (
-        "Ibis's PySpark compiler has no ASOF join (UnsupportedOperationError), which the "
-        "promises lens uses for business-time clocks and make-goods"
-    ),
-    ("spark", "experience"): (
-        "Spark SQL's percentile() needs a constant percentage (NON_FOLDABLE_INPUT) and the "
-        "experience lens's quantile expression compiles to one it cannot fold"
-    ),
-    ("spark", "giving"): (
-        "giving_gifts.evidence (JSON text built by the lens) differs on Spark; not yet traced"
-    ),
-    ("spark", "voice"): ("voice_coverage (coverage per group) differs on Spark; not yet traced"),
-}
+#: (backend, lens) → what is missing there (a strict expected failure); none at present
+GAPS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="session")
