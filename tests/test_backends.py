@@ -268,3 +268,81 @@ def test_postgres_refused_connection_is_one_sentence() -> None:
     pytest.importorskip("psycopg", reason="psycopg not installed: pip install 'sawubona[postgres]'")
     with pytest.raises(sawubona.StoreError, match="cannot connect to the PostgreSQL store"):
         sawubona.open("postgres://nobody@127.0.0.1:1/x")
+
+
+# -- the portable ASOF join (Spark has none) ----------------------------------
+
+
+def _asof_reference(
+    left: list[dict[str, Any]], right: list[dict[str, Any]], op: str
+) -> list[tuple[Any, ...]]:
+    """Brute force: per left row, the matching right row nearest on the side ``op`` names."""
+    test = {
+        ">=": lambda x, y: x >= y,
+        ">": lambda x, y: x > y,
+        "<": lambda x, y: x < y,
+        "<=": lambda x, y: x <= y,
+    }[op]
+    out = []
+    for row in left:
+        hits = [
+            r
+            for r in right
+            if row["g"] is not None
+            and row["x"] is not None
+            and r["rg"] == row["g"]
+            and test(row["x"], r["y"])
+        ]
+        best = (max if op in (">=", ">") else min)(hits, key=lambda r: r["y"], default=None)
+        out.append(
+            (
+                row["id"],
+                row["g"],
+                row["x"],
+                *((best["rg"], best["y"], best["v"]) if best else (None, None, None)),
+            )
+        )
+    return sorted(out, key=_sort_key)
+
+
+@pytest.mark.spark
+def test_asof_join_portable_form_matches_duckdb_and_brute_force(
+    spark_session: Any,  # noqa: F811
+) -> None:
+    import ibis
+
+    from sawubona.lenses.promises.clock import asof_join
+
+    left: list[dict[str, Any]] = [
+        {"id": 1, "g": "a", "x": 5},
+        {"id": 2, "g": "a", "x": 10},  # equal to a right key: >= and <= take it, > and < not
+        {"id": 3, "g": "a", "x": 0},  # before every right key of its group
+        {"id": 4, "g": "b", "x": 7},
+        {"id": 5, "g": "c", "x": 7},  # no right row in its group
+        {"id": 6, "g": None, "x": 7},
+        {"id": 7, "g": "b", "x": None},
+        {"id": 8, "g": "a", "x": 5},  # a duplicate of row 1 but for the id
+    ]
+    right: list[dict[str, Any]] = [
+        {"rg": "a", "y": 3, "v": "a3"},
+        {"rg": "a", "y": 10, "v": "a10"},
+        {"rg": "a", "y": 12, "v": "a12"},
+        {"rg": "b", "y": 1, "v": "b1"},
+        {"rg": "b", "y": 9, "v": "b9"},
+    ]
+    lt, rt = pa.Table.from_pylist(left), pa.Table.from_pylist(right)
+    duck = ibis.duckdb.connect()
+    duck.con.register("l", lt)
+    duck.con.register("r", rt)
+    spark = ibis.pyspark.connect(spark_session)
+    spark_session.createDataFrame(lt).createOrReplaceTempView("asof_l")
+    spark_session.createDataFrame(rt).createOrReplaceTempView("asof_r")
+    cols = ["id", "g", "x", "rg", "y", "v"]
+    for op in (">=", ">", "<", "<="):
+        want = _asof_reference(left, right, op)
+        for name, con, ln, rn in (
+            ("duckdb", duck, "l", "r"),
+            ("pyspark", spark, "asof_l", "asof_r"),
+        ):
+            got = asof_join(con.table(ln), con.table(rn), "x", op, "y", ("g", "rg")).to_pyarrow()
+            assert _rows(got, cols) == want, (name, op)
