@@ -136,6 +136,31 @@ def delete_changed_sql(name: str, classified: str, key: Sequence[str]) -> str:
     )
 
 
+def merge_incoming(
+    con: Any, name: str, key: Sequence[str], compare: Sequence[str], columns: Sequence[str]
+) -> tuple[int, int, int]:
+    """Merge the staged temporary table ``_sawubona_inc`` into ``name`` on a DB-API-like
+    connection (``con.execute(sql).fetchall()``): rows new by key are inserted, changed rows
+    replaced, identical rows left alone; the scratch tables are dropped. Returns (new,
+    changed, same)."""
+    tbl = ident(name)
+    cols = ", ".join(ident(c) for c in columns)
+    con.execute("DROP TABLE IF EXISTS _sawubona_cls")
+    con.execute(
+        "CREATE TEMP TABLE _sawubona_cls AS " + classify_sql(name, "_sawubona_inc", key, compare)
+    )
+    counts = dict(con.execute("SELECT _status, count(*) FROM _sawubona_cls GROUP BY 1").fetchall())
+    if counts.get("changed"):
+        con.execute(delete_changed_sql(name, "_sawubona_cls", key))
+    if counts.get("changed") or counts.get("new"):
+        con.execute(
+            f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_cls WHERE _status <> 'same'"
+        )
+    con.execute("DROP TABLE IF EXISTS _sawubona_inc")
+    con.execute("DROP TABLE IF EXISTS _sawubona_cls")
+    return int(counts.get("new", 0)), int(counts.get("changed", 0)), int(counts.get("same", 0))
+
+
 def unsupported_type(backend: str, name: str, column: str, dtype: pa.DataType) -> StoreError:
     return StoreError(
         f"the {backend} store cannot hold column {column} of {name} (Arrow type {dtype}); "

@@ -25,9 +25,8 @@ from sawubona import limits
 from sawubona.backends.base import (
     Backend,
     as_table,
-    classify_sql,
-    delete_changed_sql,
     ident,
+    merge_incoming,
     unsupported_type,
 )
 from sawubona.errors import StoreBusyError, StoreError
@@ -283,27 +282,7 @@ class DuckDBBackend(Backend):
             )
         finally:
             self.con.unregister("_sawubona_incoming")
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _sawubona_cls AS "
-            + classify_sql(name, "_sawubona_inc", key, compare)
-        )
-        counts = dict(
-            self.con.execute("SELECT _status, count(*) FROM _sawubona_cls GROUP BY 1").fetchall()
-        )
-        if counts.get("changed"):
-            self.con.execute(delete_changed_sql(name, "_sawubona_cls", key))
-        if counts.get("changed") or counts.get("new"):
-            self.con.execute(
-                f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_cls "
-                "WHERE _status <> 'same'"
-            )
-        self.con.execute("DROP TABLE IF EXISTS _sawubona_inc")
-        self.con.execute("DROP TABLE IF EXISTS _sawubona_cls")
-        return (
-            int(counts.get("new", 0)),
-            int(counts.get("changed", 0)),
-            int(counts.get("same", 0)),
-        )
+        return merge_incoming(self.con, name, key, compare, columns)
 
     def insert(self, name: str, data: pa.Table) -> None:
         cols = ", ".join(ident(c) for c in data.column_names)

@@ -19,9 +19,8 @@ import pyarrow as pa
 from sawubona.backends.base import (
     Backend,
     as_table,
-    classify_sql,
-    delete_changed_sql,
     ident,
+    merge_incoming,
     unsupported_type,
 )
 from sawubona.errors import StoreError
@@ -207,28 +206,7 @@ class PostgresBackend(Backend):
             f"CREATE TEMP TABLE _sawubona_inc AS SELECT {cols} FROM {tbl} WITH NO DATA"
         )
         self._copy("_sawubona_inc", _columns(data, columns))
-        self.con.execute("DROP TABLE IF EXISTS _sawubona_cls")
-        self.con.execute(
-            "CREATE TEMP TABLE _sawubona_cls AS "
-            + classify_sql(name, "_sawubona_inc", key, compare)
-        )
-        counts: dict[str, int] = dict(
-            self.con.execute("SELECT _status, count(*) FROM _sawubona_cls GROUP BY 1").fetchall()
-        )
-        if counts.get("changed"):
-            self.con.execute(delete_changed_sql(name, "_sawubona_cls", key))
-        if counts.get("changed") or counts.get("new"):
-            self.con.execute(
-                f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_cls "
-                "WHERE _status <> 'same'"
-            )
-        self.con.execute("DROP TABLE IF EXISTS _sawubona_inc")
-        self.con.execute("DROP TABLE IF EXISTS _sawubona_cls")
-        return (
-            int(counts.get("new", 0)),
-            int(counts.get("changed", 0)),
-            int(counts.get("same", 0)),
-        )
+        return merge_incoming(self.con, name, key, compare, columns)
 
     def insert(self, name: str, data: pa.Table) -> None:
         self._copy(name, data)
