@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sawubona.lenses import engine
 from sawubona.lenses.base import LensInput
 from sawubona.lenses.experience.sentiment import SentimentScorer
 
@@ -66,13 +67,10 @@ class Scratch:
             table = backend.create_table(name, expr, temp=True)
         except NotImplementedError:
             # an engine without temporary tables (Spark through Ibis): keep an Arrow copy
-            if getattr(backend, "name", "") != "pyspark":
-                return ibis.memtable(expr.to_pyarrow())
-            # on Spark a temporary view straight from Arrow: ``ibis.memtable`` goes through
-            # pandas, whose strings hold a missing value as NaN, stored by Spark as 'NaN'
-            backend._session.createDataFrame(expr.to_pyarrow()).createOrReplaceTempView(name)
-            self._views.append((backend, name))
-            return backend.table(name)  # type: ignore[no-any-return]
+            copy, view = engine.from_arrow(backend, expr.to_pyarrow(), name)
+            if view:
+                self._views.append((backend, view))
+            return copy
         self._made.append((backend, name))
         return table  # type: ignore[no-any-return]
 
@@ -90,7 +88,7 @@ class Scratch:
             _drop(backend, name)
         while self._views:
             backend, name = self._views.pop()
-            backend._session.catalog.dropTempView(name)
+            engine.drop_view(backend, name)
 
 
 def _drop(backend: Any, name: str) -> None:

@@ -18,11 +18,11 @@ See ``docs/lenses/promises.md`` for every column and the policy file.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pyarrow as pa
 
+from sawubona.lenses import engine
 from sawubona.lenses.base import LensInput, LensOutput, Setting
 from sawubona.lenses.promises import enrich, ledger, policies, report
 from sawubona.lenses.promises.calendar import (
@@ -166,14 +166,11 @@ class PromisesLens:
         views: list[str] = []
 
         def keep(table: pa.Table) -> Any:
-            """An Arrow result back in the engine: a memtable, but on Spark a temporary view
-            made straight from Arrow (a memtable goes through pandas, whose strings hold a
-            missing value as NaN, which Spark stores as the text 'NaN')."""
-            if getattr(backend, "name", "") != "pyspark":
-                return ibis.memtable(table)
-            views.append(f"_promises_{uuid.uuid4().hex[:12]}")
-            backend._session.createDataFrame(table).createOrReplaceTempView(views[-1])
-            return backend.table(views[-1])
+            """An Arrow result back in the engine (see sawubona.lenses.engine)."""
+            got, view = engine.from_arrow(backend, table, "_promises")
+            if view:
+                views.append(view)
+            return got
 
         if book.business_calendars or book.policies or pz is not None:
             # the per-promise core takes joins: materialise it once, since the enrichment

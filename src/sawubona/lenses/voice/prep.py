@@ -31,6 +31,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from sawubona.lenses import engine
 from sawubona.lenses.base import LensInput
 
 #: Score-begging in agents' messages (English and Portuguese), written in lower case and
@@ -462,21 +463,17 @@ class Scratch:
         return self.backend.table(name, database="temp")
 
     def _spark_view(self, expr: ir.Table) -> ir.Table:
-        """On Spark, the Arrow copy becomes a temporary view straight from Arrow:
-        ``ibis.memtable`` goes through pandas, whose string columns hold a missing value
-        as NaN, which Spark then stores as the text ``'NaN'``."""
-        name = f"_voice_{uuid.uuid4().hex[:12]}"
-        session = self.backend._session
-        session.createDataFrame(expr.to_pyarrow()).createOrReplaceTempView(name)
-        self.views.append(name)
-        return self.backend.table(name)
+        """On Spark, the Arrow copy becomes a temporary view (see sawubona.lenses.engine)."""
+        table, view = engine.from_arrow(self.backend, expr.to_pyarrow(), "_voice")
+        self.views.append(str(view))
+        return table
 
     def close(self) -> None:
         while self.names:
             name = self.names.pop()
             self.backend.raw_sql(f'DROP TABLE IF EXISTS temp."{name}"')
         while self.views:
-            self.backend._session.catalog.dropTempView(self.views.pop())
+            engine.drop_view(self.backend, self.views.pop())
 
     def __enter__(self) -> Scratch:
         return self
