@@ -118,3 +118,25 @@ def test_unknown_lens_and_empty_store(loaded: sawubona.Store, tmp_path: Path) ->
         pytest.raises(SawubonaError, match="holds no events yet"),
     ):
         runner.analyze(empty)
+
+
+def test_run_order_puts_a_lens_after_the_lenses_it_reads() -> None:
+    """Registry order, except that a lens waits for the lenses it reads when they run too."""
+
+    def lens(name: str, after: tuple[str, ...] = ()) -> CountingLens:
+        one = CountingLens()
+        one.name, one.after = name, after  # type: ignore[misc]
+        return one
+
+    reg = {
+        "a": lens("a", ("d",)),
+        "b": lens("b"),
+        "c": lens("c", ("b",)),
+        "d": lens("d"),
+    }
+    assert runner.run_order(reg, ["a", "b", "c", "d"]) == ["b", "c", "d", "a"]
+    assert runner.run_order(reg, ["a", "c"]) == ["a", "c"]  # earlier results, if any
+    assert runner.run_order(reg, ["d", "a"]) == ["d", "a"]
+    real = runner.run_order(lenses.available(), list(lenses.available()))
+    for name, one in lenses.available().items():
+        assert all(real.index(a) < real.index(name) for a in one.after)

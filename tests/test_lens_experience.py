@@ -24,6 +24,7 @@ from scipy.stats import norm
 import sawubona
 from conftest import dataset
 from sawubona import analyze as runner
+from sawubona import lenses as registry
 from sawubona.lenses import experience
 from sawubona.lenses.experience import drivers as drv
 from sawubona.lenses.experience import segments as seg
@@ -361,7 +362,7 @@ def test_lexicon_scorer_english_portuguese_negation_and_unknown() -> None:
 
 def test_lens_declaration_and_docs() -> None:
     lens = experience.LENS
-    assert lens.name == "experience" and lens.needs == ("journeys",) and lens.after == ()
+    assert lens.name == "experience" and lens.needs == ("journeys",) and lens.after == ("touch",)
     assert {"touchpoints", "promises", "surveys", "journey_items"} <= set(lens.uses)
     doc = DOC.read_text(encoding="utf-8")
     for s in lens.settings:
@@ -510,6 +511,50 @@ def _load_world(tmp: Path, world: str, size: int) -> dict[str, Any]:
         for n in ("surveys", "customers", "promises", "unanswered")
     }
     return {"out": out, "raw": raw, "truth": truth}
+
+
+def test_canned_replies_found_by_the_touch_lens_are_not_personal(tmp_path: Path) -> None:
+    """Agents paste canned answers without a template_id (planted in the telco world):
+    with the touch lens run first, they stop counting as personal replies, and the
+    personal share moves to the planted one."""
+    from sawubona.demo import generate
+
+    world = generate(tmp_path / "w", world="telco", size=1500, seed=0)
+    assert runner.run_order(registry.available(), ["experience", "touch"]) == [
+        "touch",
+        "experience",
+    ]
+    with sawubona.open(tmp_path / "s.duckdb") as store:
+        store.ingest(world.out_dir)
+        runner.analyze(store, ["experience"])  # no touch results yet: template_id alone
+        alone = store.table("experience_journeys").to_pandas()
+        runner.analyze(store, ["experience", "touch"])
+        both = store.table("experience_journeys").to_pandas()
+        tp = store.table("touchpoints").to_pandas()
+        touch = store.table("touch_messages").select("touchpoint_id", "touch").to_pandas()
+    truth = pd.read_parquet(world.out_dir / "truth" / "touchpoints.parquet")
+    as_of = pd.Timestamp(world.truth()["as_of"])
+    replies = tp[
+        tp.journey_id.notna()
+        & (tp.direction == "outbound")
+        & (tp.actor == "person")
+        & (tp["at"] <= as_of)
+    ].merge(touch, on="touchpoint_id", how="left")
+    # independently: a person's reply is personal when it has no template_id and the
+    # touch lens did not call it templated
+    mine = replies[replies.template_id.isna() & (replies.touch != "templated")]
+    expected = mine.groupby("journey_id").size()
+    got = both.set_index("journey_id").personal_replies
+    got = got[got.notna() & (got > 0)].astype(int)
+    pd.testing.assert_series_equal(
+        got.sort_index(), expected.sort_index(), check_names=False, check_dtype=False
+    )
+    planted = replies.merge(truth[["touchpoint_id", "class"]], on="touchpoint_id")
+    true_personal = planted["class"].isin(["personal", "spoken"]).sum()
+    assert both.personal_replies.sum() < alone.personal_replies.sum()
+    assert abs(both.personal_replies.sum() - true_personal) < abs(
+        alone.personal_replies.sum() - true_personal
+    )
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,8 @@ class ExperienceLens:
     title = "Experience: outcome, treatment and effort-time"
     needs = ("journeys",)
     uses = ("customers", "journey_items", "touchpoints", "promises", "surveys")
-    after = ()
+    #: the touch lens's verdict on each reply (templated or personal) when it ran first
+    after = ("touch",)
     settings = (
         Setting("level", 0.95, "confidence level of every interval"),
         Setting(

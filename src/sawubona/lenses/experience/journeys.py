@@ -139,6 +139,19 @@ def promise_flags(data: LensInput, only_broken: bool = False) -> ir.Table:
     )
 
 
+def _canned_replies(data: LensInput) -> ir.Table | None:
+    """The messages the touch lens found templated (``touch_messages``), if it ran.
+
+    A canned answer an agent pastes carries no ``template_id``; the touch lens finds it
+    by its near-duplicates. Messages sent after the touch lens's run are judged by
+    ``template_id`` alone."""
+    tm = data.result("touch_messages")
+    if tm is None or not {"touchpoint_id", "touch"} <= set(tm.columns):
+        return None
+    tm = tm.filter(tm.touch == "templated")
+    return tm.select("touchpoint_id", _canned=ibis.literal(True))
+
+
 def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> ir.Table:
     """Per journey: contacts, replies, transfers, first response, unanswered, switches.
 
@@ -156,12 +169,18 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
     # automated messages (notifications, marketing, survey invitations, acknowledgements
     # from the system) count for nothing here: leave them out before grouping
     tp = tp.filter(inbound | reply | (tp.kind == "transfer").fill_null(False))
+    canned = _canned_replies(data)
+    if canned is not None:
+        # a reply the touch lens found templated is not personal, template_id or not
+        tp = tp.left_join(canned, "touchpoint_id").drop("touchpoint_id_right")
     inbound = tp.direction == "inbound"
     automated = tp.kind.fill_null("").isin(AUTOMATED_KINDS)
     reply = (tp.direction == "outbound") & (
         tp.actor.isin(["person", "bot"]).fill_null(False) | (tp.actor.isnull() & ~automated)
     )
     personal = reply & (tp.actor == "person").fill_null(False) & tp.template_id.isnull()
+    if canned is not None:
+        personal = personal & tp._canned.isnull()
     agg = tp.group_by("journey_id").aggregate(
         effort_contacts=inbound.cast("int32").sum(),
         first_inbound_at=tp.at.min(where=inbound),
