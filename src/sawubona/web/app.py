@@ -19,7 +19,7 @@ import hmac
 import math
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 import sawubona
-from sawubona import backends
+from sawubona import backends, portrait
 from sawubona.errors import StoreBusyError, UnknownCustomerError
 from sawubona.report.overview import build_overview
 
@@ -109,7 +109,8 @@ class LiveStore:
     A load or an analysis that runs while the app holds the store writes a copy and swaps
     it in when it finishes (see ``sawubona.backends.duckdb``); the app keeps answering
     from the version it has open and, on the next request after the swap, reopens the
-    file. Callers hold the app's lock: nothing else uses the store while it is swapped.
+    file. Callers hold the app's lock, except portraits: they run outside it, each thread
+    on its own cursor, inside :meth:`reading`, and a swap waits until none is running.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -118,6 +119,11 @@ class LiveStore:
         self._path = Path(path)
         self._store: sawubona.Store = sawubona.open(path, read_only=True)
         self._ino = self._inode()
+        #: requests reading outside the app's lock (see ``reading``), and their signal
+        self._readers = 0
+        self._idle = threading.Condition()
+        #: what every portrait of the open version shares (tables present, as_of)
+        self._context: portrait.Context | None = None
         # tells writers to write a copy rather than take the file (backends.duckdb)
         self._marker = serving_marker(self._path)
         with contextlib.suppress(OSError):
@@ -139,13 +145,39 @@ class LiveStore:
     def current(self) -> sawubona.Store:
         ino = self._inode()
         if self._ino is not None and ino is not None and ino != self._ino:
+            with self._idle:  # portraits still reading the old version finish first
+                while self._readers:
+                    self._idle.wait()
             # close first: DuckDB hands out the database it has open for a path, not the new file
             self._store.close()
             self._ino = None
+            self._context = None
         if self._ino is None:  # reopened now, or on a later request while a writer holds it
             self._store = sawubona.open(self._path, read_only=True)
             self._ino = ino
         return self._store
+
+    @contextlib.contextmanager
+    def reading(self, lock: threading.Lock) -> Iterator[tuple[sawubona.Store, portrait.Context]]:
+        """The current version and its portrait context, to read from outside ``lock``.
+
+        Taking ``lock`` only to look at the file (and reopen it after a swap), then
+        reading on the thread's own cursor, lets portraits run in parallel with each
+        other and with the pages that hold the lock; the version stays open until the
+        last of them is done."""
+        with lock:
+            store = self.current()
+            if self._context is None:
+                self._context = portrait.context(store)
+            ctx = self._context
+            with self._idle:
+                self._readers += 1
+        try:
+            yield store, ctx
+        finally:
+            with self._idle:
+                self._readers -= 1
+                self._idle.notify_all()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.current(), name)
@@ -302,11 +334,18 @@ def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
     def customers_page(request: Request, q: str | None = None, page: int = 1) -> HTMLResponse:
         return render(request, "customers.html", q=q, page=search(q, page, PAGE_SIZE))
 
+    def portrait_of(customer_id: str) -> portrait.Portrait:
+        """One portrait: outside the app's lock on a served file (see LiveStore.reading)."""
+        if isinstance(store, LiveStore):
+            with store.reading(lock) as (current, ctx):
+                return portrait.build(current, customer_id, ctx)
+        with lock:
+            return portrait.build(store, customer_id)
+
     @app.get("/customer/{customer_id}", response_class=HTMLResponse, include_in_schema=False)
     def portrait_page(request: Request, customer_id: str) -> HTMLResponse:
         try:
-            with lock:
-                p = store.portrait(customer_id)
+            p = portrait_of(customer_id)
         except UnknownCustomerError as exc:
             return render(request, "error.html", 404, status="Not found", message=str(exc))
         return render(request, "portrait.html", p=p)
@@ -382,8 +421,7 @@ def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
     def api_customer(customer_id: str) -> Any:
         """The portrait of one customer."""
         try:
-            with lock:
-                p = store.portrait(customer_id)
+            p = portrait_of(customer_id)
         except UnknownCustomerError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
         d = p.to_dict()
