@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import LensInput, LensOutput, Setting
 from sawubona.lenses.touch.findings import findings
+from sawubona.lenses.touch.normalise import fold_digits
 from sawubona.lenses.touch.people import customers_table, only_machines_table, teams_table
 from sawubona.lenses.touch.summary import classify, template_ids_table, templates_table
 from sawubona.lenses.touch.templates import Params, near_duplicates
@@ -98,13 +99,15 @@ class TouchLens:
         min_cluster = int(values["min_cluster_recipients"])
         tp = data.until("touchpoints")
         # Read unordered and order by time in Arrow (a sort in the database would hold
-        # every column there as well), and number the distinct texts so that each is
-        # normalised once and no column of every message's text is kept.
+        # every column there as well), and number the distinct texts (ASCII digits read
+        # as 0, which masking cannot tell apart) so that each is normalised once and no
+        # column of every message's text is kept.
         outbound = _plain_strings(
             tp.filter(tp.direction == "outbound").select(*OUTBOUND_COLUMNS).to_pyarrow()
         )
-        codes, distinct = _text_codes(outbound["text"])
+        text_chunks = outbound["text"].chunks
         outbound = outbound.drop_columns(["text"])
+        codes, distinct = _text_codes(text_chunks)
         order = pc.sort_indices(
             outbound, sort_keys=[("at", "ascending"), ("touchpoint_id", "ascending")]
         )
@@ -155,11 +158,22 @@ def _plain_strings(t: pa.Table) -> pa.Table:
     return t if schema == t.schema else t.cast(schema)
 
 
-def _text_codes(text: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[pa.Array]]:
-    """Each message's number of its text (``-1``: none), and the distinct texts."""
-    encoded = pc.dictionary_encode(text)  # one dictionary shared by every chunk
-    if encoded.num_chunks == 0:
+def _text_codes(chunks: list[pa.Array]) -> tuple[npt.NDArray[np.int64], list[pa.Array]]:
+    """Each message's number of its text (``-1``: none), and the distinct texts.
+
+    Texts are numbered with their ASCII digits read as ``0`` (:func:`fold_digits`):
+    masking gives the same result for both, and far fewer texts stay distinct
+    (4.2 million raw texts are 1.6 million on the large telco world). ``chunks``
+    is emptied as it is read, so each raw chunk is let go of once folded.
+    """
+    folded = []
+    chunks.reverse()
+    while chunks:
+        folded.append(fold_digits(chunks.pop()))
+    if not folded:
         return np.zeros(0, np.int64), []
+    encoded = pc.dictionary_encode(pa.chunked_array(folded))  # one dictionary for all
+    del folded
     codes = np.concatenate(
         [np.asarray(pc.fill_null(c.indices, -1), dtype=np.int64) for c in encoded.chunks]
     )

@@ -145,16 +145,8 @@ def near_duplicates(
     codes = np.asarray(codes, np.int64)
     n = len(codes)
     have = codes >= 0
-    text_words = tokens.lengths
-    words = (
-        np.where(have, text_words[np.where(have, codes, 0)], 0)
-        if tokens.n
-        else np.zeros(n, np.int64)
-    )
-    text_fp = fingerprints(tokens)
-    fp = (
-        np.where(have, text_fp[np.where(have, codes, 0)], 0) if tokens.n else np.zeros(n, np.uint64)
-    )
+    safe = np.where(have, codes, 0)
+    words = np.where(have, tokens.lengths[safe], 0) if tokens.n else np.zeros(n, np.int64)
     with_words = np.flatnonzero(words > 0)
     text = np.full(n, -1, np.int64)
     cluster = np.full(n, -1, np.int64)
@@ -162,28 +154,45 @@ def near_duplicates(
     if len(with_words) == 0:
         return NearDuplicates(text, cluster, pa.nulls(n, pa.string()), sim, words, tokens, codes)
 
-    # One document per distinct normalised text; its first message represents it.
-    _, first, doc_of = np.unique(fp[with_words], return_index=True, return_inverse=True)
+    # One document per distinct normalised text (numbered in the order of their
+    # hashes), found among the distinct texts rather than the messages; a document's
+    # first message represents it. Everything below is per text or per document,
+    # and only brought to the messages at the end.
+    text_fp = fingerprints(tokens)
+    used = np.zeros(tokens.n, np.bool_)
+    used[codes[with_words]] = True
+    in_doc = np.flatnonzero(used)
+    doc_fp, doc_of_in_doc = np.unique(text_fp[in_doc], return_inverse=True)
+    n_docs = len(doc_fp)
+    doc_of_text = np.full(tokens.n, -1, np.int64)
+    doc_of_text[in_doc] = doc_of_in_doc
+    del used, doc_of_in_doc
+    doc_of = doc_of_text[codes[with_words]]  # per message with words
+    first = np.full(n_docs, np.iinfo(np.int64).max, np.int64)  # its first message
+    np.minimum.at(first, doc_of, with_words)
     text[with_words] = doc_of
-    sig = np.empty((len(first), params.permutations), np.uint32)
-    for lo in range(0, len(first), BLOCK_MESSAGES):
-        hashes, offsets = _gather(tokens, codes[with_words[first[lo : lo + BLOCK_MESSAGES]]])
+    sig = np.empty((n_docs, params.permutations), np.uint32)
+    for lo in range(0, n_docs, BLOCK_MESSAGES):
+        hashes, offsets = _gather(tokens, codes[first[lo : lo + BLOCK_MESSAGES]])
         sh, sh_offsets = shingles(hashes, offsets, params.shingle_words)
         sig[lo : lo + BLOCK_MESSAGES] = signatures(sh, sh_offsets, params.permutations, params.seed)
     label = lsh.cluster(sig, params.bands, params.threshold)
 
     # A cluster is named after its first message (input order = time order).
-    doc_label = label[doc_of]
-    first_msg = np.full(len(first), np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(first_msg, doc_label, with_words)
-    cluster[with_words] = first_msg[doc_label]
-    sim[with_words] = similarity(sig, doc_of, text[cluster[with_words]])
-    firsts, which = np.unique(cluster[with_words], return_inverse=True)
-    ids = hex_ids(fp[firsts], "t", mask=np.zeros(len(firsts), np.bool_))
-    index = np.full(n, -1, np.int64)
-    index[with_words] = which
+    first_of_label = np.full(n_docs, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first_of_label, label, first)
+    doc_cluster = first_of_label[label]  # per document: its cluster's first message
+    del first_of_label
+    doc_sim = similarity(sig, np.arange(n_docs), doc_of_text[codes[doc_cluster]])
+    del sig
+    firsts, doc_which = np.unique(doc_cluster, return_inverse=True)
+    cluster[with_words] = doc_cluster[doc_of]
+    sim[with_words] = doc_sim[doc_of]
+    ids = hex_ids(text_fp[codes[firsts]], "t", mask=np.zeros(len(firsts), np.bool_))
+    index = np.full(n, -1, np.int32)
+    index[with_words] = doc_which[doc_of]
     # one string per cluster, a number per message
-    cluster_id = pa.DictionaryArray.from_arrays(pa.array(index, pa.int32(), mask=index < 0), ids)
+    cluster_id = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), ids)
     return NearDuplicates(text, cluster, cluster_id, sim, words, tokens, codes)
 
 
