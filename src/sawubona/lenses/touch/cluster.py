@@ -13,7 +13,10 @@
 3. **Verification.** A candidate pair is kept when its estimated similarity
    (share of equal signature values over all permutations) reaches
    ``threshold``; this removes the chance collisions of step 1 (most
-   candidates: common phrases fill buckets).
+   candidates: common phrases fill buckets). The lowest bytes of the values
+   are compared first: they agree wherever the values do, so a pair they
+   turn away could not have reached the threshold (the same pairs are kept,
+   reading a quarter of the memory).
 4. **Union.** Kept pairs join clusters (connected components, SciPy), band
    after band; a cluster's label is its smallest document index, so labels do
    not depend on the order pairs were found in.
@@ -32,23 +35,48 @@ I64 = npt.NDArray[np.int64]
 
 
 def band_keys(sig: npt.NDArray[np.uint32], band: int, rows: int) -> npt.NDArray[np.uint64]:
-    """One 64-bit key per document for band ``band``."""
-    values = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
-    key = splitmix64(values[:, 0] + np.uint64(band))
-    for r in range(1, rows):
-        key = splitmix64(key ^ values[:, r])
+    """One 64-bit key per document for band ``band``.
+
+    The band's ``rows`` values are read two at a time as 64-bit words (a last odd
+    one alone) and hashed with SplitMix64: equal bands give equal keys, different
+    bands equal keys with probability about 2⁻⁶⁴.
+    """
+    values = np.ascontiguousarray(sig[:, band * rows : (band + 1) * rows])
+    if rows % 2:
+        values = np.hstack([values, np.zeros((len(values), 1), np.uint32)])
+    words = values.view(np.uint64)
+    key = splitmix64(words[:, 0] + np.uint64(band))
+    for r in range(1, words.shape[1]):
+        key = splitmix64(key ^ words[:, r])
     return key
 
 
 def candidates(key: npt.NDArray[np.uint64]) -> tuple[I64, I64]:
-    """Pairs (document, first document of its bucket) for every bucket of 2 or more."""
-    order = np.argsort(key, kind="stable")
+    """Pairs (document, first document of its bucket) for every bucket of 2 or more.
+
+    A bucket's first document is its smallest index; a bucket of one gives no pair.
+    """
+    order = np.argsort(key)  # any order inside a bucket will do: its first is its minimum
     sorted_keys = key[order]
     first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
-    rep = order[start]
-    member = ~first
+    smallest = np.minimum.reduceat(order, np.flatnonzero(first))
+    rep = smallest[np.cumsum(first) - 1]
+    member = order != rep
     return order[member].astype(np.int64), rep[member].astype(np.int64)
+
+
+def low_bytes(sig: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
+    """The lowest byte of every signature value (a quarter of the memory to read)."""
+    return np.ascontiguousarray(sig.astype(np.uint8))
+
+
+def agreements(small: npt.NDArray[np.uint8], i: I64, j: I64, block: int = 1 << 14) -> I64:
+    """Values on which rows ``i[m]`` and ``j[m]`` of ``small`` agree, for every ``m``."""
+    out = np.empty(len(i), np.int64)
+    for lo in range(0, len(i), block):
+        hi = lo + block
+        out[lo:hi] = np.count_nonzero(small[i[lo:hi]] == small[j[lo:hi]], axis=1)
+    return out
 
 
 def _merge(labels: I64, i: I64, j: I64) -> None:
@@ -78,12 +106,18 @@ def cluster(sig: npt.NDArray[np.uint32], bands: int, threshold: float) -> I64:
     labels = np.arange(n, dtype=np.int64)
     if n < 2:
         return labels
+    # Two signatures agree on at least as many lowest bytes as whole values, so a
+    # pair whose lowest bytes alone do not reach the threshold cannot reach it: most
+    # candidates (chance collisions) are turned away reading 128 bytes, not 512.
+    small = low_bytes(sig)
     for band in range(bands):
         i, j = candidates(band_keys(sig, band, rows))
         open_ = labels[i] != labels[j]
         i, j = i[open_], j[open_]
         if len(i) == 0:
             continue
+        maybe = np.flatnonzero(agreements(small, i, j) / n_perm >= threshold)
+        i, j = i[maybe], j[maybe]
         keep = similarity(sig, i, j) >= threshold
         if keep.any():
             _merge(labels, i[keep], j[keep])

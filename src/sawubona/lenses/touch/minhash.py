@@ -140,11 +140,12 @@ def signatures(shingle_hashes: U64, offsets: I64, n_perm: int, seed: int) -> npt
     return sig_t.T  # document-major for the look-ups that follow
 
 
-def similarity(sig: npt.NDArray[np.uint32], i: I64, j: I64, block: int = 1 << 16) -> npt.NDArray:
+def similarity(sig: npt.NDArray[np.uint32], i: I64, j: I64, block: int = 1 << 14) -> npt.NDArray:
     """Estimated Jaccard similarity of documents ``i[m]`` and ``j[m]`` for every ``m``
     (the share of permutations on which their signatures agree)."""
     out = np.empty(len(i), np.float64)
     for lo in range(0, len(i), block):
         hi = lo + block
-        out[lo:hi] = (sig[i[lo:hi]] == sig[j[lo:hi]]).mean(axis=1)
+        out[lo:hi] = np.count_nonzero(sig[i[lo:hi]] == sig[j[lo:hi]], axis=1)
+    out /= sig.shape[1]  # the same values as a mean of the agreements
     return out
