@@ -189,7 +189,9 @@ def mask(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.concat_arrays(parts)
 
 
-_DIGIT_FOLD_BLOCK = 1 << 23
+#: every byte to itself, but the ASCII digits 1-9 to 0
+_FOLD_DIGITS = _BYTES.astype(np.uint8)
+_FOLD_DIGITS[ord("1") : ord("9") + 1] = ord("0")
 
 
 def fold_digits(texts: pa.Array) -> pa.Array:
@@ -208,13 +210,7 @@ def fold_digits(texts: pa.Array) -> pa.Array:
     validity, offsets, data = texts.buffers()
     if data is None or data.size == 0:
         return texts
-    raw = np.frombuffer(data, np.uint8)
-    folded = np.empty_like(raw)
-    for lo in range(0, len(raw), _DIGIT_FOLD_BLOCK):
-        part = raw[lo : lo + _DIGIT_FOLD_BLOCK]
-        out = folded[lo : lo + _DIGIT_FOLD_BLOCK]
-        np.copyto(out, part)
-        out[(part - np.uint8(49)) < np.uint8(9)] = 48  # bytes '1'..'9' (uint8 wraps)
+    folded = _FOLD_DIGITS[np.frombuffer(data, np.uint8)]
     buffers = [validity, offsets, pa.py_buffer(folded)]
     return pa.Array.from_buffers(texts.type, len(texts), buffers, texts.null_count, texts.offset)
 
@@ -231,7 +227,7 @@ def name_candidates(masked: pa.Array) -> set[str]:
 Block = tuple[npt.NDArray[np.int64], U64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]
 
 
-def _words_of_block(block: pa.Array, powers: tuple[U64, U64]) -> Block:
+def _words_of_block(block: pa.Array, powers: list[tuple[U64, U64]]) -> Block:
     """Word counts per message; per word: hash (lower-cased), capitalised, has upper case.
 
     The hash of a word is ``Σ (b_k + 1)·P^(k+1)`` over its lower-cased bytes
@@ -265,9 +261,9 @@ def _words_of_block(block: pa.Array, powers: tuple[U64, U64]) -> Block:
     lengths = ends - starts
     inside = data[word]
     first_in = np.r_[0, np.cumsum(lengths[:-1])]
-    if len(inside) >= len(powers[0]):
-        powers = _powers(len(inside))
-    forward, inverse = powers
+    if len(inside) >= len(powers[0][0]):
+        powers[0] = _powers(2 * len(inside))  # kept for the blocks that follow
+    forward, inverse = powers[0]
     values = (LOWER_OF[inside] + np.uint64(1)) * forward[1 : len(inside) + 1]
     poly = np.add.reduceat(values, first_in) * inverse[first_in]
     h = splitmix64(poly ^ splitmix64(lengths.astype(np.uint64)))
@@ -348,7 +344,7 @@ def tokenise(
     candidates: set[str] = set()
     masked_parts: list[pa.Array] = []
     blocks: list[Block] = []
-    powers = _powers(1 << 20)
+    powers = [_powers(1 << 20)]
     for piece in pieces:
         for lo in range(0, len(piece), CHUNK_MESSAGES):
             part = mask(piece.slice(lo, CHUNK_MESSAGES))

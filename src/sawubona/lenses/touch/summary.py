@@ -200,8 +200,19 @@ def _inferred_ids(
     )
 
 
-def _joined(values: pa.ListScalar) -> str:
-    return ", ".join(sorted({str(v) for v in (values.as_py() or []) if v is not None}))
+def _joined(lists: pa.ListArray | pa.ChunkedArray) -> pa.Array:
+    """Each list's distinct non-null strings, sorted and joined with ``", "``."""
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    parent = pc.list_parent_indices(lists)
+    pairs = pa.table({"list": parent, "value": pc.list_flatten(lists).cast(pa.string())})
+    pairs = pairs.filter(pc.is_valid(pairs["value"])).group_by(["list", "value"]).aggregate([])
+    pairs = pairs.sort_by([("list", "ascending"), ("value", "ascending")])
+    counts = np.bincount(np.asarray(pairs["list"], dtype=np.int64), minlength=len(lists))
+    offsets = np.zeros(len(lists) + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    sorted_lists = pa.ListArray.from_arrays(pa.array(offsets), pairs["value"].combine_chunks())
+    return pc.binary_join(sorted_lists, ", ")
 
 
 def templates_table(messages: pa.Table, clusters: pa.Table, near: NearDuplicates) -> pa.Table:
@@ -236,13 +247,11 @@ def templates_table(messages: pa.Table, clusters: pa.Table, near: NearDuplicates
             "core_recipients": multi["core_recipients"],
             "near_recipients": multi["near_recipients"],
             "agents": per["agent_id_count_distinct"],
-            "teams": pa.array([_joined(v) for v in per["team_distinct"]], pa.string()),
-            "actors": pa.array([_joined(v) for v in per["actor_distinct"]], pa.string()),
-            "kinds": pa.array([_joined(v) for v in per["kind_distinct"]], pa.string()),
-            "channels": pa.array([_joined(v) for v in per["channel_distinct"]], pa.string()),
-            "template_ids": pa.array(
-                [_joined(v) for v in per["template_id_distinct"]], pa.string()
-            ),
+            "teams": _joined(per["team_distinct"]),
+            "actors": _joined(per["actor_distinct"]),
+            "kinds": _joined(per["kind_distinct"]),
+            "channels": _joined(per["channel_distinct"]),
+            "template_ids": _joined(per["template_id_distinct"]),
             "with_template_id": multi["with_template_id"],
             "example": near.tokens.readable(near.code[first]),
             "example_touchpoint_id": messages["touchpoint_id"].take(pa.array(first)),
