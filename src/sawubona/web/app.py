@@ -19,7 +19,7 @@ import hmac
 import math
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import sawubona
 from sawubona import backends, portrait
@@ -183,6 +185,55 @@ class LiveStore:
         return getattr(self.current(), name)
 
 
+class Guard:
+    """The token check and the security headers, on every request.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
+    ``BaseHTTPMiddleware`` runs each request through an extra task and memory stream,
+    which cost as much as serving a static file (measured in bench/bench_portrait.py).
+    The token is ``owner.state.token``: with one set, a request must carry it
+    (``Authorization: Bearer``, the cookie, or ``?token=`` once, which sets the cookie)."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token: str | None = self.owner.state.token
+        cookie: str | None = None
+        if token:
+            request = Request(scope)
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            given = given or request.cookies.get("sawubona_token", "")
+            if not given and request.query_params.get("token"):
+                given = request.query_params["token"]
+                setter = Response()
+                setter.set_cookie("sawubona_token", token, httponly=True, samesite="strict")
+                cookie = setter.headers["set-cookie"]
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                response = JSONResponse(
+                    {"error": "a token is required: send Authorization: Bearer TOKEN"},
+                    status_code=401,
+                )
+                response.headers.update(SECURITY_HEADERS)
+                await response(scope, receive, send)
+                return
+
+        async def send_guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if cookie is not None:
+                    headers.append("set-cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_guarded)
+
+
 def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
     """The FastAPI application over the store at ``store_path`` (opened read-only)."""
     store: Any = (
@@ -214,28 +265,7 @@ def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
     env.globals["ref_link"] = ref_link
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        set_cookie = False
-        if app.state.token:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            given = given or request.cookies.get("sawubona_token", "")
-            if not given and request.query_params.get("token"):
-                given, set_cookie = request.query_params["token"], True
-            if not hmac.compare_digest(given.encode(), app.state.token.encode()):
-                response: Response = JSONResponse(
-                    {"error": "a token is required: send Authorization: Bearer TOKEN"},
-                    status_code=401,
-                )
-                response.headers.update(SECURITY_HEADERS)
-                return response
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        if set_cookie:
-            response.set_cookie("sawubona_token", app.state.token, httponly=True, samesite="strict")
-        return response
+    app.add_middleware(Guard, owner=app)
 
     def nav() -> list[str]:
         from sawubona import lenses
