@@ -29,7 +29,12 @@ from sawubona.lenses.base import LensInput, LensOutput, Setting
 from sawubona.lenses.touch.findings import findings
 from sawubona.lenses.touch.normalise import fold_digits
 from sawubona.lenses.touch.people import customers_table, only_machines_table, teams_table
-from sawubona.lenses.touch.summary import classify, template_ids_table, templates_table
+from sawubona.lenses.touch.summary import (
+    classify,
+    customer_codes,
+    template_ids_table,
+    templates_table,
+)
 from sawubona.lenses.touch.templates import Params, near_duplicates
 
 OUTBOUND_COLUMNS = (
@@ -133,12 +138,16 @@ class TouchLens:
         if outbound.num_rows == 0:
             skipped.append(f"no outbound touchpoints up to {data.as_of:%Y-%m-%d}")
         near = near_duplicates(_draining(distinct), params, _name_words(data), codes=codes)
-        messages, clusters = classify(outbound, near, min_recipients, min_cluster, params.threshold)
+        customer = customer_codes(outbound["customer_id"])
+        messages, clusters = classify(
+            outbound, near, min_recipients, min_cluster, params.threshold, customer[0]
+        )
         tables = {
             "touch_messages": messages,
             "touch_templates": templates_table(messages, clusters, near),
         }
-        customers = customers_table(messages, inbound, data.as_of)
+        customers = customers_table(messages, inbound, data.as_of, customer)
+        del customer
         tables["touch_customers"] = customers
         tables["touch_only_machines"] = only_machines_table(customers)
         tables["touch_teams"] = teams_table(messages)

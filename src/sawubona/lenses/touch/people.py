@@ -9,10 +9,17 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sawubona.lenses.touch.summary import PERSON_TOUCHES, TOUCHES, WRITTEN, is_value
+from sawubona.lenses.touch.summary import (
+    PERSON_TOUCHES,
+    TOUCHES,
+    WRITTEN,
+    customer_codes,
+    is_value,
+)
 from sawubona.stats import bh_adjust, fit_beta_prior, shrink, two_proportion_z, wilson
 
 
@@ -22,29 +29,50 @@ def _days(as_of: dt.datetime, at: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.divide(pc.cast(micros, pa.float64()), 86_400e6)
 
 
-def customers_table(messages: pa.Table, inbound: pa.Table, as_of: dt.datetime) -> pa.Table:
-    """One row per customer with an outbound or inbound touchpoint."""
-    touch = messages["touch"]
-    cols: dict[str, pa.Array] = {"customer_id": messages["customer_id"]}
-    person = np.zeros(messages.num_rows, bool)
-    for t in TOUCHES:
-        flag = is_value(touch, t)
-        cols[t] = pa.array(flag.astype(np.int8))  # summed as int64
-        if t in PERSON_TOUCHES:
-            person |= flag
-    cols["at"] = messages["at"]
-    cols["person_at"] = pc.if_else(
-        pa.array(person), messages["at"], pa.scalar(None, messages["at"].type)
+def customers_table(
+    messages: pa.Table,
+    inbound: pa.Table,
+    as_of: dt.datetime,
+    customer: tuple[npt.NDArray[np.int64], pa.Array] | None = None,
+) -> pa.Table:
+    """One row per customer with an outbound or inbound touchpoint.
+
+    ``customer`` numbers each message's customer (``-1``: none) and gives the
+    values so numbered (:func:`~sawubona.lenses.touch.summary.customer_codes`);
+    the per-customer counts are NumPy counts over these numbers. Messages are in
+    time order, so a customer's first and last messages bound their times.
+    """
+    codes, values = customer if customer is not None else customer_codes(messages["customer_id"])
+    n_customers = len(values)
+    which = np.asarray(
+        pc.fill_null(pc.index_in(messages["touch"], value_set=pa.array(TOUCHES)), -1),
+        dtype=np.int64,
     )
-    per = (
-        pa.table(cols)
-        .group_by("customer_id")
-        .aggregate(
-            [(t, "sum") for t in TOUCHES]
-            + [("customer_id", "count"), ("at", "min"), ("at", "max"), ("person_at", "max")]
-        )
+    ok = (codes >= 0) & (which >= 0)
+    counts = np.bincount(
+        codes[ok] * len(TOUCHES) + which[ok], minlength=n_customers * len(TOUCHES)
+    ).reshape(n_customers, len(TOUCHES))
+    at = messages["at"]
+    index = np.arange(messages.num_rows, dtype=np.int64)
+    dated = (codes >= 0) & np.asarray(pc.is_valid(at), dtype=bool)
+    person = dated & np.isin(which, [TOUCHES.index(t) for t in PERSON_TOUCHES])
+
+    def at_of(rows: npt.NDArray[np.bool_], last: bool) -> pa.ChunkedArray:
+        pick = np.full(n_customers, -1 if last else messages.num_rows, np.int64)
+        (np.maximum if last else np.minimum).at(pick, codes[rows], index[rows])
+        missing = (pick < 0) | (pick >= messages.num_rows)
+        return at.take(pa.array(np.where(missing, 0, pick), mask=missing))
+
+    per = pa.table(
+        {
+            "customer_id": values,
+            **{t: pa.array(counts[:, i]) for i, t in enumerate(TOUCHES)},
+            "customer_id_count": pa.array(np.bincount(codes[codes >= 0], minlength=n_customers)),
+            "at_min": at_of(dated, last=False),
+            "at_max": at_of(dated, last=True),
+            "person_at_max": at_of(person, last=True),
+        }
     )
-    per = per.rename_columns([c.removesuffix("_sum") for c in per.column_names])
     joined = per.join(inbound, "customer_id", join_type="full outer")
     zero = pa.scalar(0, pa.int64())
     outbound = pc.fill_null(joined["customer_id_count"], zero)

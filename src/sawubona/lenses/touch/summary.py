@@ -22,6 +22,7 @@ PERSON_TOUCHES = ("personal", "spoken")
 WRITTEN = ("templated", "personal")
 
 Bool = npt.NDArray[np.bool_]
+I64 = npt.NDArray[np.int64]
 
 
 def is_value(column: pa.Array | pa.ChunkedArray, value: str) -> Bool:
@@ -34,6 +35,7 @@ def classify(
     min_recipients: int,
     min_cluster_recipients: int,
     threshold: float,
+    customer: I64 | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """Each message's touch, and per-cluster statistics.
 
@@ -46,66 +48,57 @@ def classify(
     when it holds two or more messages and one of them carries a
     ``template_id``. A message is ``templated`` when it carries a
     ``template_id`` or sits in a template cluster.
+
+    ``customer`` numbers each message's customer (:func:`customer_codes`);
+    counts of distinct customers are taken over these numbers, by sorting.
     """
     n = msgs.num_rows
     cluster = near.cluster
     with_id = np.asarray(pc.is_valid(msgs["template_id"]), dtype=bool)
     has_cluster = cluster >= 0
-    customer = _codes(msgs["customer_id"])  # distinct counts over integers, not strings
-    base = pa.table(
-        {
-            "cluster": pa.array(cluster),
-            "text": pa.array(near.text),
-            "customer_id": customer,
-            "at": msgs["at"],
-            "with_id": pa.array(with_id.astype(np.int64)),
-            "near_customer": pc.if_else(
-                pa.array(near.similarity >= threshold, from_pandas=True),
-                customer,
-                pa.scalar(None, customer.type),
-            ),
-        }
-    ).filter(pa.array(has_cluster))
-    stats = base.group_by("cluster").aggregate(
-        [
-            ("cluster", "count"),
-            ("customer_id", "count_distinct"),
-            ("near_customer", "count_distinct"),
-            ("with_id", "sum"),
-            ("at", "min"),
-            ("at", "max"),
-        ]
-    )
-    per_text = base.group_by("text").aggregate(
-        [("customer_id", "count_distinct"), ("cluster", "min")]
-    )
-    key = np.asarray(stats["cluster"], dtype=np.int64)
-    size = np.asarray(stats["cluster_count"], dtype=np.int64)
-    recipients = np.asarray(stats["customer_id_count_distinct"], dtype=np.int64)
-    near_recipients = np.asarray(stats["near_customer_count_distinct"], dtype=np.int64)
-    tagged = np.asarray(stats["with_id_sum"], dtype=np.int64)
-    core_of_first = np.zeros(n, np.int64)
-    np.maximum.at(
-        core_of_first,
-        np.asarray(per_text["cluster_min"], dtype=np.int64),
-        np.asarray(per_text["customer_id_count_distinct"], dtype=np.int64),
-    )
-    core = core_of_first[key]
+    if customer is None:
+        customer = customer_codes(msgs["customer_id"])[0]
+    key = near.firsts  # each cluster's first message, ascending
+    n_clusters = len(key)
+    rows = np.flatnonzero(has_cluster)  # messages with words, in time order
+    k = near.cluster_index[rows]  # their cluster's number
+    who = customer[rows]
+    size = np.bincount(k, minlength=n_clusters)
+    recipients = distinct_per_group(k, who, n_clusters)
+    close = near.similarity[rows] >= threshold
+    near_recipients = distinct_per_group(k[close], who[close], n_clusters)
+    tagged = np.bincount(k[with_id[rows]], minlength=n_clusters)
+    # messages are in time order: a cluster's first and last messages bound its times
+    at = msgs["at"]
+    dated = np.asarray(pc.is_valid(at), dtype=bool)[rows]
+    first_at = np.full(n_clusters, n, np.int64)
+    np.minimum.at(first_at, k[dated], rows[dated])
+    last_at = np.full(n_clusters, -1, np.int64)
+    np.maximum.at(last_at, k[dated], rows[dated])
+    first_seen = at.take(pa.array(np.minimum(first_at, n - 1), mask=first_at >= n))
+    last_seen = at.take(pa.array(np.maximum(last_at, 0), mask=last_at < 0))
+    # core: customers reached by the cluster's most repeated word-for-word text
+    doc = near.text[rows]
+    n_docs = int(doc.max()) + 1 if len(doc) else 0
+    per_doc = distinct_per_group(doc, who, n_docs)
+    cluster_of_doc = np.zeros(n_docs, np.int64)
+    cluster_of_doc[doc] = k  # every message of a text sits in the same cluster
+    core = np.zeros(n_clusters, np.int64)
+    np.maximum.at(core, cluster_of_doc, per_doc)
+    del doc, who, close, dated
     is_template = (
         (core >= min_recipients)
         | (near_recipients >= min_cluster_recipients)
         | ((size >= 2) & (tagged > 0))
     )
 
-    by_first = np.zeros(n, np.int64)
     in_template = np.zeros(n, bool)
     size_of = np.zeros(n, np.int64)
     recipients_of = np.zeros(n, np.int64)
-    by_first[key] = np.arange(len(key))
-    row = by_first[np.where(has_cluster, cluster, 0)]
-    in_template[has_cluster] = is_template[row[has_cluster]]
-    size_of[has_cluster] = size[row[has_cluster]]
-    recipients_of[has_cluster] = recipients[row[has_cluster]]
+    in_template[rows] = is_template[k]
+    size_of[rows] = size[k]
+    recipients_of[rows] = recipients[k]
+    del rows, k
 
     actor, kind = msgs["actor"], msgs["kind"]
     has_words = near.words > 0
@@ -149,8 +142,8 @@ def classify(
             "core_recipients": pa.array(core),
             "near_recipients": pa.array(near_recipients),
             "with_template_id": pa.array(tagged),
-            "first_seen": stats["at_min"],
-            "last_seen": stats["at_max"],
+            "first_seen": first_seen,
+            "last_seen": last_seen,
             "is_template": pa.array(is_template),
         }
     )
@@ -165,11 +158,32 @@ def _decoded(ids: pa.Array, keep: Bool) -> pa.Array:
     return ids.dictionary.take(index)
 
 
-def _codes(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """A number per distinct value (null stays null): one dictionary for every chunk."""
+def customer_codes(values: pa.ChunkedArray | pa.Array) -> tuple[I64, pa.Array]:
+    """A number per distinct value (``-1`` for null), and the values so numbered."""
     encoded = pc.dictionary_encode(values)
     chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-    return pa.chunked_array([c.indices for c in chunks], pa.int32())
+    if not chunks:
+        return np.zeros(0, np.int64), pa.array([], pa.string())
+    codes = np.concatenate(
+        [np.asarray(pc.fill_null(c.indices, -1), dtype=np.int64) for c in chunks]
+    )
+    return codes, chunks[0].dictionary  # one dictionary shared by every chunk
+
+
+def distinct_per_group(group: I64, value: I64, n_groups: int) -> I64:
+    """How many distinct ``value`` (``>= 0``; negative ones left out) each group holds.
+
+    Pairs are made one integer and sorted (NumPy's sort is much faster than a hash
+    aggregation here); a pair counts where it differs from the one before.
+    """
+    ok = value >= 0
+    group, value = group[ok], value[ok]
+    if len(group) == 0:
+        return np.zeros(n_groups, np.int64)
+    width = int(value.max()) + 1
+    pairs = np.sort(group * width + value)
+    new = np.r_[True, pairs[1:] != pairs[:-1]]
+    return np.bincount(pairs[new] // width, minlength=n_groups)
 
 
 def _inferred_ids(

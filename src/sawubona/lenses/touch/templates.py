@@ -70,6 +70,10 @@ class NearDuplicates:
     tokens: Tokens
     #: per message, its row in ``tokens`` (``-1``: no text)
     code: I64
+    #: per message, the number of its cluster (``-1``: no words): its place in ``firsts``
+    cluster_index: I64
+    #: the first message of every cluster, ascending (``cluster_id``'s dictionary order)
+    firsts: I64
 
     @property
     def distinct_texts(self) -> int:
@@ -152,7 +156,10 @@ def near_duplicates(
     cluster = np.full(n, -1, np.int64)
     sim = np.full(n, np.nan)
     if len(with_words) == 0:
-        return NearDuplicates(text, cluster, pa.nulls(n, pa.string()), sim, words, tokens, codes)
+        none = np.full(n, -1, np.int64)
+        return NearDuplicates(
+            text, cluster, pa.nulls(n, pa.string()), sim, words, tokens, codes, none, none[:0]
+        )
 
     # One document per distinct normalised text (numbered in the order of their
     # hashes), found among the distinct texts rather than the messages; a document's
@@ -189,11 +196,13 @@ def near_duplicates(
     cluster[with_words] = doc_cluster[doc_of]
     sim[with_words] = doc_sim[doc_of]
     ids = hex_ids(text_fp[codes[firsts]], "t", mask=np.zeros(len(firsts), np.bool_))
-    index = np.full(n, -1, np.int32)
+    index = np.full(n, -1, np.int64)
     index[with_words] = doc_which[doc_of]
     # one string per cluster, a number per message
-    cluster_id = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), ids)
-    return NearDuplicates(text, cluster, cluster_id, sim, words, tokens, codes)
+    cluster_id = pa.DictionaryArray.from_arrays(
+        pa.array(index.astype(np.int32), mask=index < 0), ids
+    )
+    return NearDuplicates(text, cluster, cluster_id, sim, words, tokens, codes, index, firsts)
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
