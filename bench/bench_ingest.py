@@ -1,7 +1,7 @@
 """Ingest throughput against DuckDB reading the same files (DESIGN.md §7).
 
-Generates a demo world (Parquet and CSV) once, then measures, each in a fresh
-process so that peak memory belongs to one phase only:
+Generates a demo world (Parquet and CSV) once, kept under ``bench/out/worlds``, then
+measures, each in a fresh process so that peak memory belongs to one phase only:
 
 * **baseline** — DuckDB alone reads every Parquet file of the world into a new
   DuckDB file (``CREATE TABLE … AS SELECT * FROM read_parquet(…)``);
@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--world", default="telco")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-csv", action="store_true", help="skip the CSV measurement")
+    ap.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = ap.parse_args()
 
     from sawubona.demo import generate
@@ -88,8 +89,10 @@ def main() -> None:
         pq = phase("sawubona", folder, root / "pq.duckdb")
         csv = None
         if not args.no_csv:
-            generate(root / "csv", world=args.world, size=args.size, seed=args.seed, fmt="csv")
-            csv = phase("sawubona", root / "csv", root / "csv.duckdb")
+            csv_folder = worlds / f"{args.world}-{args.size}-{args.seed}-csv"
+            if not (csv_folder / "truth.json").exists():
+                generate(csv_folder, world=args.world, size=args.size, seed=args.seed, fmt="csv")
+            csv = phase("sawubona", csv_folder, root / "csv.duckdb")
 
     ratio = pq["seconds"] / base["seconds"]
     lines = [
@@ -104,11 +107,14 @@ def main() -> None:
     ]
     if csv:
         lines.append(
-            f"sawubona ingest from CSV: {csv['seconds']:.1f} s "
+            f"sawubona ingest from CSV: {csv['seconds']:.1f} s, {csv['cpu']:.1f} s CPU "
             f"({csv['rows'] / csv['seconds']:,.0f} rows/s, target >= 300,000; "
+            f"{csv['rows'] / csv['cpu']:,.0f} rows per CPU second; "
             f"peak {csv['peak_mb']:,.0f} MB)"
         )
     print("\n".join(lines))
+    if args.no_record:
+        return
     append_result(
         "ingest",
         " ".join(["python bench/bench_ingest.py", *sys.argv[1:]]),
