@@ -19,6 +19,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,8 @@ from sawubona.lenses.touch import LENS
 from sawubona.lenses.touch.cluster import cluster
 from sawubona.lenses.touch.columns import COLUMNS
 from sawubona.lenses.touch.minhash import hash_strings, shingles, signatures, similarity
-from sawubona.lenses.touch.normalise import mask, tokenise
+from sawubona.lenses.touch.normalise import MASKS, fold_digits, mask, tokenise
+from sawubona.lenses.touch.summary import _joined, distinct_per_group
 from sawubona.lenses.touch.templates import Params, near_duplicates
 
 DOC = ROOT / "docs" / "lenses" / "touch.md"
@@ -120,6 +122,62 @@ def test_byte_tokeniser_matches_a_plain_python_reference(texts: list[str]) -> No
         assert tok.hashes[tok.offsets[i] : tok.offsets[i + 1]].tolist() == expected, texts[i]
 
 
+_MASKABLE = st.sampled_from(
+    [
+        *list("0123456789 ,.:/-@^xX"),
+        "2024-07-03",
+        "3 July",
+        "July 3rd, 2024",
+        "03/07/24",
+        "on Monday",
+        "10am",
+        "15:30",
+        "£7.50",
+        "10 USD",
+        "+44 7700 900123",
+        "J000012363",
+        "BA8733",
+        "x1",
+        "1x_2",
+        "https://t.co/x1",
+        "WWW.Shop9.com",
+        "a9@b.co",
+        "@105836",
+        "^AB",
+        " - Lee",
+        " /AY",
+        " 2/2",
+        "Hi Ana",
+        "é",
+        "٣",
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_MASKABLE, max_size=16).map("".join), min_size=1, max_size=10))
+def test_masking_skips_nothing_and_cannot_tell_digits_apart(texts: list[str]) -> None:
+    """The masks applied one after another to every text (the plain definition) give
+    what :func:`mask` gives, which applies some masks only to texts holding a byte
+    they need; no ASCII digit survives them, so folding digits first changes nothing."""
+    plain = pa.array(texts, pa.large_string())
+    for _what, pattern, replacement in MASKS:
+        plain = pc.replace_substring_regex(plain, pattern=pattern, replacement=replacement)
+    expected = plain.to_pylist()
+    assert mask(pa.array(texts)).to_pylist() == expected
+    folded = fold_digits(pa.array(texts))
+    assert [len(t.encode()) for t in folded.to_pylist()] == [len(t.encode()) for t in texts]
+    assert not any(re.search("[1-9]", t) for t in folded.to_pylist())
+    assert mask(folded).to_pylist() == expected
+    assert not any(re.search("[0-9]", t) for t in expected)
+
+
+def test_folded_digits_keep_nulls_and_slices() -> None:
+    texts = pa.array(["a1b22", None, "", "x 907", "٣ 5"])
+    assert fold_digits(texts).to_pylist() == ["a0b00", None, "", "x 000", "٣ 0"]
+    assert fold_digits(texts.slice(3)).to_pylist() == ["x 000", "٣ 0"]
+
+
 # --------------------------------------------------------------------------- MinHash and LSH
 
 
@@ -171,6 +229,52 @@ def test_lsh_joins_near_duplicates_only() -> None:
     assert len(set(labels[3:].tolist())) == 50 and (labels[3:] >= 3).all()
     with pytest.raises(ValueError, match="cannot be cut"):
         cluster(signatures(sh, sh_off, 128, 0), 30, 0.6)
+
+
+def _cluster_reference(sig: np.ndarray, bands: int, threshold: float) -> list[int]:
+    """LSH clustering in plain Python: buckets of equal band values, each member paired
+    with its bucket's smallest document, pairs kept on the share of equal whole values."""
+    n, n_perm = sig.shape
+    rows = n_perm // bands
+    labels = list(range(n))
+    for band in range(bands):
+        first: dict[tuple[int, ...], int] = {}
+        pairs = []
+        for d, values in enumerate(sig[:, band * rows : (band + 1) * rows].tolist()):
+            f = first.setdefault(tuple(values), d)
+            if f != d and labels[d] != labels[f]:
+                pairs.append((d, f))
+        parent = {x: x for x in set(labels)}
+
+        def find(x: int, parent: dict[int, int] = parent) -> int:
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for d, f in pairs:
+            if float(np.mean(sig[d] == sig[f])) >= threshold:
+                a, b = find(labels[d]), find(labels[f])
+                parent[max(a, b)] = min(a, b)
+        labels = [find(x) for x in labels]
+    return labels
+
+
+def test_lsh_clusters_match_a_plain_reference_with_misleading_low_bytes() -> None:
+    """Pairs whose values agree in their lowest byte far more than in whole (the
+    quick test sees them as close) are still judged on whole values."""
+    rng = np.random.default_rng(11)
+    n, n_perm = 400, 128
+    sig = rng.integers(0, 2**32, (n, n_perm), dtype=np.uint64).astype(np.uint32)
+    for d in range(1, n):
+        src = int(rng.integers(0, d))
+        same = rng.random(n_perm) < rng.uniform(0.3, 0.9)  # whole values shared
+        low = ~same & (rng.random(n_perm) < rng.uniform(0, 1))  # only the lowest byte
+        sig[d, same] = sig[src, same]
+        high = rng.integers(1, 2**24, n_perm, dtype=np.uint64).astype(np.uint32) << 8
+        sig[d, low] = (sig[src, low] & 0xFF) | high[low]
+    got = cluster(sig, 32, 0.6).tolist()
+    assert got == _cluster_reference(sig, 32, 0.6)
+    assert 1 < len(set(got)) < n  # some pairs joined, some turned away
 
 
 def test_same_seed_same_clusters_and_ids() -> None:
@@ -505,3 +609,16 @@ def test_twcs_sign_offs_and_names_are_masked(twcs: sawubona.Store) -> None:
     c = table(twcs, "touch_customers")
     assert len(c) == tp.customer_id.nunique()
     assert c.outbound.sum() == len(out)
+
+
+def test_distinct_per_group_and_joined_values_match_python() -> None:
+    rng = np.random.default_rng(3)
+    group = rng.integers(0, 50, 5000)
+    value = rng.integers(-1, 40, 5000)  # -1: no value
+    expected = [
+        len({v for g, v in zip(group, value, strict=True) if g == k and v >= 0}) for k in range(60)
+    ]
+    assert distinct_per_group(group, value, 60).tolist() == expected
+    lists = pa.array([["b", "a", None, "b"], [], None, ["é", "z", "A"], [None]])
+    want = [", ".join(sorted({v for v in (x or []) if v is not None})) for x in lists.to_pylist()]
+    assert _joined(lists).to_pylist() == want

@@ -172,9 +172,55 @@ def _as_large(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(out, "")
 
 
+#: for the masks of these positions in :data:`MASKS`, byte strings one of which a
+#: text must hold for the mask to change it (``True``: compared with ASCII letters
+#: lower-cased); the masks are applied only to the texts that hold one. The regular
+#: expressions are slow to say "no" (``(?i)\b`` or a class starts them), and most
+#: texts hold no link, ``@`` or ``^``.
+MASK_NEEDS: dict[int, tuple[tuple[bytes, bool], ...]] = {
+    0: ((b"://", False), (b"www.", True)),  # url
+    1: ((b"@", False),),  # email
+    2: ((b"@", False),),  # handle
+    3: ((b"^", False),),  # sign: ^AB
+}
+
+
+def _holding(texts: pa.Array, needles: tuple[tuple[bytes, bool], ...]) -> npt.NDArray[np.bool_]:
+    """Which of ``texts`` (large strings) may hold one of ``needles`` (a superset)."""
+    n = len(texts)
+    out = np.zeros(n, np.bool_)
+    _validity, offsets_buf, data_buf = texts.buffers()
+    if n == 0 or data_buf is None:
+        return out
+    offsets = np.frombuffer(offsets_buf, np.int64)[texts.offset : texts.offset + n + 1]
+    data = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]]
+    folded = None
+    for needle, fold in needles:
+        if fold and folded is None:
+            folded = data | np.uint8(0x20)  # A-Z to a-z; '.', ':', '/' stay themselves
+        d = folded if fold and folded is not None else data
+        k = len(needle)
+        if len(d) < k:
+            continue
+        at = d[: len(d) - k + 1] == needle[0]
+        for j in range(1, k):
+            at &= d[j : len(d) - k + 1 + j] == needle[j]
+        where = np.flatnonzero(at) + offsets[0]
+        out[np.searchsorted(offsets, where, side="right") - 1] = True
+    return out
+
+
 def _mask_part(texts: pa.Array) -> pa.Array:
-    for _what, pattern, replacement in MASKS:
-        texts = pc.replace_substring_regex(texts, pattern=pattern, replacement=replacement)
+    for i, (_what, pattern, replacement) in enumerate(MASKS):
+        needs = MASK_NEEDS.get(i)
+        hit = _holding(texts, needs) if needs else None
+        if hit is None or hit.all():
+            texts = pc.replace_substring_regex(texts, pattern=pattern, replacement=replacement)
+        elif hit.any():
+            some = pc.replace_substring_regex(
+                texts.filter(pa.array(hit)), pattern=pattern, replacement=replacement
+            )
+            texts = pc.replace_with_mask(texts, pa.array(hit), some)
     return texts
 
 
