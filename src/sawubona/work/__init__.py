@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sawubona.work.db import (
     DONE_KINDS,
@@ -28,7 +29,7 @@ from sawubona.work.db import (
     item_id_of,
     worklist_path,
 )
-from sawubona.work.derive import KINDS, URGENCIES, Item, derive
+from sawubona.work.derive import KINDS, URGENCIES, Item, Items, derive, derive_items
 
 if TYPE_CHECKING:
     from sawubona.store import Store
@@ -41,10 +42,12 @@ __all__ = [
     "STATES",
     "URGENCIES",
     "Item",
+    "Items",
     "WorkError",
     "Worklist",
     "default_author",
     "derive",
+    "derive_items",
     "gather",
     "in_holdout",
     "item_id_of",
@@ -94,14 +97,18 @@ def gather(
         elif name == "touch_messages":
             t = t.filter(t.touch.isin(["personal", "spoken"]) & (t.at >= since))
         out[name] = t.select(*cols).to_pyarrow()
-    if "customers" in out:
-        wanted: set[str] = set()
-        for name, t in out.items():
-            if name not in ("customers", "touch_messages") and "customer_id" in t.column_names:
-                wanted.update(v for v in t.column("customer_id").to_pylist() if v)
+    if "customers" in out:  # only the names of customers some item may be for
         names = out["customers"]
-        keep = [c in wanted for c in names.column("customer_id").to_pylist()]
-        out["customers"] = names.filter(pa.array(keep, pa.bool_()))
+        ids = names.column("customer_id")
+        chunks = [
+            chunk.cast(ids.type)
+            for name, t in out.items()
+            if name not in ("customers", "touch_messages") and "customer_id" in t.column_names
+            for chunk in t.column("customer_id").chunks
+        ]
+        wanted = pc.unique(pa.chunked_array(chunks, ids.type).combine_chunks().drop_null())
+        wanted = wanted.filter(pc.not_equal(wanted, ""))  # as `if v`: no null, no ''
+        out["customers"] = names.filter(pc.is_in(ids, value_set=wanted))
     return out
 
 
@@ -121,7 +128,9 @@ def refresh(
         lookback = float(settings.get("lookback_days", SETTINGS["lookback_days"][0]))
     except ValueError:
         raise WorkError("setting work.lookback_days must be a number of days, e.g. 180") from None
-    items = derive(gather(store, as_of, lookback_days=lookback), as_of, lookback_days=lookback)
+    tables = gather(store, as_of, lookback_days=lookback)
+    items = derive_items(tables, as_of, lookback_days=lookback)
+    del tables
     with open_worklist(store) as wl:
         if "holdout_share" in settings or "holdout_seed" in settings:
             cfg = wl.config()

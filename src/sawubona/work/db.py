@@ -28,15 +28,16 @@ import contextlib
 import datetime as dt
 import getpass
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sawubona.errors import SawubonaError
-from sawubona.work.derive import KINDS, URGENCIES, Item
+from sawubona.work.derive import KINDS, URGENCIES, Item, Items
 
 STATES = ("open", "assigned", "done", "dismissed", "expired")
 ACTIVE = ("open", "assigned")
@@ -195,6 +196,14 @@ class Worklist:
         with contextlib.suppress(sqlite3.OperationalError):
             self._con.execute("PRAGMA journal_mode = WAL")
         self._con.execute("PRAGMA synchronous = NORMAL")
+        # for the set-based refresh (new items only: ids and holdout are hashes)
+        self._con.create_function("_work_item_id", 1, item_id_of, deterministic=True)
+        self._con.create_function(
+            "_work_in_holdout",
+            3,
+            lambda key, share, seed: int(in_holdout(key, share, seed)),
+            deterministic=True,
+        )
         self._con.executescript(_SCHEMA)  # idempotent DDL, each statement its own commit
 
     # -- plumbing -------------------------------------------------------------------------
@@ -254,144 +263,71 @@ class Worklist:
     # -- refresh from an analysis -------------------------------------------------------------
 
     def refresh(
-        self, items: Sequence[Item], as_of: dt.datetime, *, who: str = "analyze"
+        self, items: Items | Iterable[Item], as_of: dt.datetime, *, who: str = "analyze"
     ) -> dict[str, int]:
         """Upsert the items an analysis found; expire active items it no longer finds.
 
         New items open (or are held out); items found again get their evidence, value
         and urgency updated and keep their state; an expired item found again reopens.
         Done and dismissed items are never touched. Returns counts per outcome.
+
+        Set-based: the items are loaded into a temporary table first (private to this
+        connection, so without SQLite's write lock), then one write transaction
+        classifies every item against the worklist by a join and applies each outcome
+        with one statement — events are appended in the order of ``items`` (expiries
+        after them, in the worklist's order), as one item at a time would.
         """
+        cols = items if isinstance(items, Items) else Items.from_items(items)
         cfg = self.config()
         now, stamp = _now(), _iso(as_of)
-        counts = {
-            "new": 0,
-            "updated": 0,
-            "unchanged": 0,
-            "reopened": 0,
-            "expired": 0,
-            "held_out": 0,
-        }
-        with self._write() as con:
-            existing = {
-                r["dedup_key"]: r
-                for r in con.execute(
-                    "SELECT dedup_key, item_id, state, why, wording, evidence, value, urgency, "
-                    "team, cause, event_at FROM work_items"
-                ).fetchall()
-            }
-            seen: set[str] = set()
-            events: list[tuple[Any, ...]] = []
-            for it in items:
-                seen.add(it.key)
-                fields = (
-                    it.why,
-                    it.wording,
-                    it.evidence_json(),
-                    it.value,
-                    it.urgency,
-                    it.team,
-                    it.cause,
-                    _iso(it.at),
-                )
-                old = existing.get(it.key)
-                if old is None:
-                    iid = item_id_of(it.key)
-                    held = it.kind in cfg["holdout_kinds"] and in_holdout(
-                        it.key, cfg["holdout_share"], cfg["holdout_seed"]
-                    )
-                    con.execute(
-                        "INSERT INTO work_items (item_id, dedup_key, kind, subkind, customer_id, "
-                        "team, title, why, wording, evidence, value, currency, urgency, cause, "
-                        "event_at, state, holdout, first_seen_as_of, last_seen_as_of, created_at, "
-                        "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            iid,
-                            it.key,
-                            it.kind,
-                            it.subkind,
-                            it.customer_id,
-                            it.team,
-                            it.title,
-                            it.why,
-                            it.wording,
-                            it.evidence_json(),
-                            it.value,
-                            it.currency,
-                            it.urgency,
-                            it.cause,
-                            _iso(it.at),
-                            "open",
-                            int(held),
-                            stamp,
-                            stamp,
-                            now,
-                            now,
-                        ),
-                    )
-                    events.append(
-                        (iid, "created", None, "open", who, now, "held out" if held else None)
-                    )
-                    counts["new"] += 1
-                    counts["held_out"] += int(held)
-                    continue
-                iid, state = old["item_id"], old["state"]
-                before = (
-                    old["why"],
-                    old["wording"],
-                    old["evidence"],
-                    old["value"],
-                    old["urgency"],
-                    old["team"],
-                    old["cause"],
-                    old["event_at"],
-                )
-                if state in ("done", "dismissed"):
-                    con.execute(
-                        "UPDATE work_items SET last_seen_as_of = ? WHERE item_id = ?", (stamp, iid)
-                    )
-                    counts["unchanged"] += 1
-                    continue
-                new_state = "open" if state == "expired" else state
-                if state == "expired":
-                    events.append((iid, "reopened", "expired", "open", who, now, None))
-                    counts["reopened"] += 1
-                elif before != fields:
-                    events.append((iid, "updated", state, state, who, now, None))
-                    counts["updated"] += 1
-                else:
-                    counts["unchanged"] += 1
-                con.execute(
-                    "UPDATE work_items SET why = ?, wording = ?, evidence = ?, value = ?, "
-                    "urgency = ?, team = COALESCE(?, team), cause = ?, event_at = ?, state = ?, "
-                    "last_seen_as_of = ?, updated_at = CASE WHEN ? THEN ? ELSE updated_at END, "
-                    "version = version + CASE WHEN ? THEN 1 ELSE 0 END WHERE item_id = ?",
-                    (
-                        *fields,
-                        new_state,
-                        stamp,
-                        before != fields or state == "expired",
-                        now,
-                        before != fields or state == "expired",
-                        iid,
-                    ),
-                )
-            for key, old in existing.items():
-                if key in seen or old["state"] not in ACTIVE:
-                    continue
-                con.execute(
-                    "UPDATE work_items SET state = 'expired', updated_at = ?, "
-                    "version = version + 1 WHERE item_id = ?",
-                    (now, old["item_id"]),
-                )
-                events.append((old["item_id"], "expired", old["state"], "expired", who, now, None))
-                counts["expired"] += 1
-            con.executemany(
-                "INSERT INTO work_events (item_id, event, from_state, to_state, who, at, note) "
-                "VALUES (?,?,?,?,?,?,?)",
-                events,
-            )
-        return counts
+        self._load_incoming(cols)
+        try:
+            with self._write() as con:
+                return _merge(con, cfg, now, stamp, who)
+        finally:
+            self._con.execute("DROP TABLE IF EXISTS temp.work_outcome")
+            self._con.execute("DROP TABLE IF EXISTS temp.work_incoming")
+
+    def _load_incoming(self, cols: Items) -> None:
+        """The items into ``temp.work_incoming`` (``seq`` = their order), many rows a statement."""
+        con = self._con
+        con.execute("DROP TABLE IF EXISTS temp.work_outcome")
+        con.execute("DROP TABLE IF EXISTS temp.work_incoming")
+        con.execute(_INCOMING)
+        names = ", ".join(_INCOMING_COLUMNS)
+        one = "(" + ", ".join("?" for _ in _INCOMING_COLUMNS) + ")"
+        limit = con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per = max(1, min(500, limit // len(_INCOMING_COLUMNS)))
+        rows = zip(
+            cols.key,
+            cols.kind,
+            cols.subkind,
+            cols.customer_id,
+            cols.team,
+            cols.title,
+            cols.why,
+            cols.wording,
+            cols.evidence,
+            cols.value,
+            cols.currency,
+            cols.urgency,
+            cols.cause,
+            [None if at is None else at.isoformat() for at in cols.at],
+            strict=True,
+        )
+        head = f"INSERT INTO temp.work_incoming ({names}) VALUES "
+        full = head + ", ".join([one] * per)
+        con.execute("BEGIN")  # touches the temporary database only: no lock on the worklist
+        try:
+            while chunk := list(itertools.islice(rows, per)):
+                sql = full if len(chunk) == per else head + ", ".join([one] * len(chunk))
+                con.execute(sql, list(itertools.chain.from_iterable(chunk)))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        # a key twice is refused, as inserting it twice into work_items would be
+        con.execute("CREATE UNIQUE INDEX temp.work_incoming_key ON work_incoming (dedup_key)")
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -662,6 +598,132 @@ class Worklist:
         with contextlib.suppress(sqlite3.OperationalError):  # a reader may hold the log
             self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return len(ids)
+
+
+_INCOMING_COLUMNS = (
+    "dedup_key",
+    "kind",
+    "subkind",
+    "customer_id",
+    "team",
+    "title",
+    "why",
+    "wording",
+    "evidence",
+    "value",
+    "currency",
+    "urgency",
+    "cause",
+    "event_at",
+)
+_INCOMING = """
+CREATE TEMP TABLE work_incoming (
+    seq INTEGER PRIMARY KEY,
+    dedup_key TEXT NOT NULL,
+    kind TEXT,
+    subkind TEXT,
+    customer_id TEXT,
+    team TEXT,
+    title TEXT,
+    why TEXT,
+    wording TEXT,
+    evidence TEXT,
+    value REAL,
+    currency TEXT,
+    urgency TEXT,
+    cause TEXT,
+    event_at TEXT
+)"""
+#: What an analysis may change on an item it finds again; any difference is an update.
+_COMPARED = ("why", "wording", "evidence", "value", "urgency", "team", "cause", "event_at")
+_NOT_INCOMING = (
+    "NOT EXISTS (SELECT 1 FROM temp.work_incoming i WHERE i.dedup_key = work_items.dedup_key)"
+)
+
+
+def _merge(
+    con: sqlite3.Connection, cfg: dict[str, Any], now: str, stamp: str | None, who: str
+) -> dict[str, int]:
+    """Apply ``temp.work_incoming`` to the worklist, inside the caller's write transaction."""
+    share, seed, kinds = cfg["holdout_share"], cfg["holdout_seed"], list(cfg["holdout_kinds"])
+    held = (
+        f"w.rowid IS NULL AND i.kind IN ({', '.join('?' for _ in kinds)}) "
+        "AND _work_in_holdout(i.dedup_key, ?, ?)"
+        if share > 0 and kinds
+        else "0"
+    )
+    differs = " OR ".join(f"w.{c} IS NOT i.{c}" for c in _COMPARED)
+    # 1. every item's outcome, against the worklist as it is now
+    con.execute(
+        "CREATE TEMP TABLE work_outcome AS SELECT i.seq AS seq, w.rowid AS wrow, "
+        "CASE WHEN w.rowid IS NULL THEN _work_item_id(i.dedup_key) ELSE w.item_id END "
+        "AS item_id, w.state AS state, "
+        "CASE WHEN w.rowid IS NULL THEN 'new' WHEN w.state IN ('done', 'dismissed') "
+        "THEN 'final' WHEN w.state = 'expired' THEN 'reopened' "
+        f"WHEN {differs} THEN 'updated' ELSE 'unchanged' END AS outcome, "
+        f"CASE WHEN {held} THEN 1 ELSE 0 END AS held "
+        "FROM temp.work_incoming i LEFT JOIN work_items w ON w.dedup_key = i.dedup_key",
+        [*kinds, share, seed] if held != "0" else [],
+    )
+    counts = dict.fromkeys(("new", "updated", "unchanged", "reopened", "expired", "held_out"), 0)
+    for outcome, n, n_held in con.execute(
+        "SELECT outcome, count(*), sum(held) FROM temp.work_outcome GROUP BY outcome"
+    ):
+        counts["unchanged" if outcome == "final" else outcome] += n
+        if outcome == "new":
+            counts["held_out"] = n_held
+    # 2. their events, in the items' order; then the expiries', in the worklist's order
+    con.execute(
+        "INSERT INTO work_events (item_id, event, from_state, to_state, who, at, note) "
+        "SELECT item_id, CASE outcome WHEN 'new' THEN 'created' ELSE outcome END, "
+        "CASE WHEN outcome = 'new' THEN NULL ELSE state END, "
+        "CASE WHEN outcome = 'updated' THEN state ELSE 'open' END, ?, ?, "
+        "CASE WHEN held THEN 'held out' END FROM temp.work_outcome "
+        "WHERE outcome IN ('new', 'reopened', 'updated') ORDER BY seq",
+        (who, now),
+    )
+    con.execute(
+        "INSERT INTO work_events (item_id, event, from_state, to_state, who, at, note) "
+        "SELECT item_id, 'expired', state, 'expired', ?, ?, NULL FROM work_items "
+        f"WHERE state IN ('open', 'assigned') AND {_NOT_INCOMING} ORDER BY rowid",
+        (who, now),
+    )
+    # 3. the items: expire the missing, update the changed and reopened, stamp the rest
+    counts["expired"] = con.execute(
+        "UPDATE work_items SET state = 'expired', updated_at = ?, version = version + 1 "
+        f"WHERE state IN ('open', 'assigned') AND {_NOT_INCOMING}",
+        (now,),
+    ).rowcount
+    fields = ", ".join(c for c in _COMPARED)
+    picked = ", ".join(
+        "COALESCE(i.team, work_items.team)" if c == "team" else f"i.{c}" for c in _COMPARED
+    )
+    con.execute(
+        f"UPDATE work_items SET ({fields}) = (SELECT {picked} FROM temp.work_incoming i "
+        "WHERE i.dedup_key = work_items.dedup_key), "
+        "state = CASE WHEN state = 'expired' THEN 'open' ELSE state END, "
+        "last_seen_as_of = ?, updated_at = ?, version = version + 1 "
+        "WHERE rowid IN (SELECT wrow FROM temp.work_outcome "
+        "WHERE outcome IN ('updated', 'reopened'))",
+        (stamp, now),
+    )
+    con.execute(
+        "UPDATE work_items SET last_seen_as_of = ? WHERE rowid IN (SELECT wrow FROM "
+        "temp.work_outcome WHERE outcome IN ('unchanged', 'final')) "
+        "AND last_seen_as_of IS NOT ?",
+        (stamp, stamp),
+    )
+    con.execute(
+        "INSERT INTO work_items (item_id, dedup_key, kind, subkind, customer_id, team, title, "
+        "why, wording, evidence, value, currency, urgency, cause, event_at, state, holdout, "
+        "first_seen_as_of, last_seen_as_of, created_at, updated_at) "
+        "SELECT o.item_id, i.dedup_key, i.kind, i.subkind, i.customer_id, i.team, i.title, "
+        "i.why, i.wording, i.evidence, i.value, i.currency, i.urgency, i.cause, i.event_at, "
+        "'open', o.held, ?, ?, ?, ? FROM temp.work_outcome o "
+        "JOIN temp.work_incoming i ON i.seq = o.seq WHERE o.outcome = 'new' ORDER BY o.seq",
+        (stamp, stamp, now, now),
+    )
+    return counts
 
 
 def _past(event: str) -> str:

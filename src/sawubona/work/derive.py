@@ -35,13 +35,16 @@ conversation.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import json.encoder
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Tables the derivation reads (name → columns); absent tables give no items of their kind.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -178,9 +181,16 @@ def _first_name(names: Mapping[str, str | None], customer_id: str) -> str:
     return name.split()[0] if name else "there"
 
 
+_DAYS: dict[tuple[int, int, int], str] = {}
+
+
 def _day(v: Any) -> str:
     if isinstance(v, dt.datetime | dt.date):
-        return f"{v.day} {v:%B %Y}"
+        day = (v.year, v.month, v.day)
+        text = _DAYS.get(day)
+        if text is None:
+            text = _DAYS[day] = f"{v.day} {v:%B %Y}"
+        return text
     return str(v)
 
 
@@ -217,6 +227,187 @@ PROMISE_VERB = {
 }
 
 
+class Items:
+    """Work items column by column: one list per field of :class:`Item`, evidence as JSON.
+
+    What :func:`derive_items` returns and :meth:`sawubona.work.db.Worklist.refresh`
+    takes. On a large world (three quarters of a million items) making an
+    :class:`Item` and an evidence dict per item cost more than writing them.
+    """
+
+    def __init__(self) -> None:
+        self.key: list[str] = []
+        self.kind: list[str] = []
+        self.subkind: list[str] = []
+        self.customer_id: list[str] = []
+        self.title: list[str] = []
+        self.why: list[str] = []
+        self.wording: list[str] = []
+        self.urgency: list[str] = []
+        self.cause: list[str] = []
+        self.at: list[dt.datetime | None] = []
+        self.team: list[str | None] = []
+        self.value: list[float | None] = []
+        self.currency: list[str | None] = []
+        self.evidence: list[str] = []  # JSON, as Item.evidence_json()
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def append(
+        self,
+        *,
+        key: str,
+        kind: str,
+        subkind: str,
+        customer_id: str,
+        title: str,
+        why: str,
+        wording: str,
+        urgency: str,
+        cause: str,
+        evidence: str,
+        at: dt.datetime | None = None,
+        team: str | None = None,
+        value: float | None = None,
+        currency: str | None = None,
+    ) -> None:
+        self.key.append(key)
+        self.kind.append(kind)
+        self.subkind.append(subkind)
+        self.customer_id.append(customer_id)
+        self.title.append(title)
+        self.why.append(why)
+        self.wording.append(wording)
+        self.urgency.append(urgency)
+        self.cause.append(cause)
+        self.at.append(at)
+        self.team.append(team)
+        self.value.append(value)
+        self.currency.append(currency)
+        self.evidence.append(evidence)
+
+    def extend(self, other: Items) -> None:
+        for mine, theirs in zip(self.columns(), other.columns(), strict=True):
+            mine.extend(theirs)
+
+    def append_from(self, other: Items, i: int) -> None:
+        """Append item ``i`` of ``other``."""
+        for mine, theirs in zip(self.columns(), other.columns(), strict=True):
+            mine.append(theirs[i])
+
+    @classmethod
+    def from_items(cls, items: Iterable[Item]) -> Items:
+        out = cls()
+        for it in items:
+            out.append(
+                key=it.key,
+                kind=it.kind,
+                subkind=it.subkind,
+                customer_id=it.customer_id,
+                title=it.title,
+                why=it.why,
+                wording=it.wording,
+                urgency=it.urgency,
+                cause=it.cause,
+                evidence=it.evidence_json(),
+                at=it.at,
+                team=it.team,
+                value=it.value,
+                currency=it.currency,
+            )
+        return out
+
+    def to_items(self) -> list[Item]:
+        """The same items as :class:`Item` objects (evidence parsed back from its JSON)."""
+        return [
+            Item(
+                key=k,
+                kind=kind,
+                subkind=sub,
+                customer_id=cid,
+                title=title,
+                why=why,
+                wording=wording,
+                urgency=urgency,
+                cause=cause,
+                at=at,
+                team=team,
+                value=value,
+                currency=currency,
+                evidence=json.loads(ev),
+            )
+            for (
+                k,
+                kind,
+                sub,
+                cid,
+                title,
+                why,
+                wording,
+                urgency,
+                cause,
+                at,
+                team,
+                value,
+                currency,
+                ev,
+            ) in zip(*self.columns(), strict=True)
+        ]
+
+    def columns(self) -> tuple[list[Any], ...]:
+        return (
+            self.key,
+            self.kind,
+            self.subkind,
+            self.customer_id,
+            self.title,
+            self.why,
+            self.wording,
+            self.urgency,
+            self.cause,
+            self.at,
+            self.team,
+            self.value,
+            self.currency,
+            self.evidence,
+        )
+
+    def first_of_each_key(self) -> Items:
+        """The first item of each key, in order (a later item with the same key is dropped)."""
+        if len(set(self.key)) == len(self.key):
+            return self
+        first: dict[str, int] = {}
+        for i, k in enumerate(self.key):
+            first.setdefault(k, i)
+        if len(first) == len(self.key):
+            return self
+        keep = list(first.values())
+        out = Items()
+        for mine, theirs in zip(out.columns(), self.columns(), strict=True):
+            mine.extend(theirs[i] for i in keep)
+        return out
+
+
+def _col(t: pa.Table | None, name: str, *, required: bool = False) -> list[Any]:
+    """A column as a list; a missing optional column is all None (as ``row.get``)."""
+    if t is None:
+        return []
+    if name not in t.column_names and not (required and t.num_rows):
+        return [None] * t.num_rows
+    return t.column(name).to_pylist()
+
+
+def _evidence(d: Mapping[str, list[Any]]) -> str:
+    """``json.dumps(d, sort_keys=True)``; by hand (C escaping only) when all is text."""
+    if all(type(k) is str and all(type(v) is str for v in vs) for k, vs in d.items()):
+        return "{" + ", ".join(f"{_js(k)}: [{', '.join(map(_js, d[k]))}]" for k in sorted(d)) + "}"
+    return json.dumps(d, sort_keys=True)
+
+
+_js = json.encoder.encode_basestring_ascii  # what json.dumps makes of a str (ensure_ascii)
+
+
 def derive(
     tables: Mapping[str, pa.Table],
     as_of: dt.datetime,
@@ -224,27 +415,358 @@ def derive(
     lookback_days: float = 180.0,
 ) -> list[Item]:
     """Every work item the lens results call for, as of ``as_of`` (deduplicated by key)."""
-    names = {r["customer_id"]: r.get("name") for r in _rows(tables, "customers")}
-    since = as_of - dt.timedelta(days=lookback_days)
-    items: dict[str, Item] = {}
+    return derive_items(tables, as_of, lookback_days=lookback_days).to_items()
 
-    def add(item: Item) -> None:
-        items.setdefault(item.key, item)
 
-    gifts = _rows(tables, "giving_gifts")
-    owed_by_promise = {
-        g["source_ids"]: g
-        for g in gifts
-        if g["kind"] == "owed_credit" and g.get("source_table") == "promises"
+# -- column-wise helpers --------------------------------------------------------------------------
+#
+# Arrow only ever drops rows the row-by-row code would skip anyway (too old, not a low
+# score, not a regular); the row-by-row code then sees the rows it always saw, so what it
+# makes of them does not change. The one exception is the common gift, made column by
+# column in :func:`_gift_columns` — the equality with the row-by-row :func:`_gift_item`
+# is what tests/test_work_equal.py checks.
+
+_TEXT = (pa.string(), pa.large_string())
+#: Printable ASCII but ``"`` and ``\``: what ``json.dumps`` writes as itself, in quotes.
+_PLAIN_JSON = r"^[ !#-\[\]-~]*$"
+
+
+def _typed(t: pa.Table, name: str, types: tuple[pa.DataType, ...]) -> pa.ChunkedArray | None:
+    """A column of one of ``types`` (all null when missing, as ``row.get``); None otherwise."""
+    if name not in t.column_names:
+        return pa.chunked_array([pa.nulls(t.num_rows, types[0])], types[0])
+    column = t.column(name)
+    return column if column.type in types else None
+
+
+def _truthy(a: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Python's truth of each value of a text or boolean column (None, '' and False are false)."""
+    if a.type in _TEXT:
+        return pc.fill_null(pc.not_equal(a, ""), False)
+    return pc.fill_null(a, False)
+
+
+def _both(a: pa.ChunkedArray | None, b: pa.ChunkedArray | None) -> pa.ChunkedArray | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return pc.and_(a, b)
+
+
+def _not_before(t: pa.Table, name: str, since: dt.datetime) -> pa.ChunkedArray | None:
+    """Rows whose time is missing or not before ``since`` (None when the column is not a
+    naive timestamp: then no row is dropped)."""
+    if name not in t.column_names or since.tzinfo is not None:
+        return None
+    column = t.column(name)
+    kind = column.type
+    if not pa.types.is_timestamp(kind) or kind.tz is not None or kind.unit == "ns":
+        return None
+    us = pa.timestamp("us")
+    return pc.fill_null(pc.greater_equal(column.cast(us), pa.scalar(since, us)), True)
+
+
+def _among(column: pa.ChunkedArray, values: Iterable[Any]) -> pa.ChunkedArray | None:
+    """``value in values`` for each row of a text column (None if ``values`` is not all text)."""
+    values = set(values)
+    texts = [v for v in values if type(v) is str]
+    if column.type not in _TEXT or len(texts) + (None in values) != len(values):
+        return None
+    found = pc.is_in(column, value_set=pa.array(texts, column.type), skip_nulls=True)
+    return pc.fill_null(found, None in values)
+
+
+def _rows_where(
+    tables: Mapping[str, pa.Table], name: str, mask: Any = None
+) -> list[dict[str, Any]]:
+    """``_rows``, less the rows ``mask(table)`` (a boolean column, or None) drops."""
+    t = tables.get(name)
+    if t is None:
+        return []
+    keep = None if mask is None or not t.num_rows else mask(t)
+    return (t if keep is None else t.filter(keep)).to_pylist()
+
+
+def _drift_mask(t: pa.Table) -> pa.ChunkedArray | None:
+    """Regulars whose cadence broke, drifting or lapsed."""
+    if not {"regular", "status", "cadence_broken"} <= set(t.column_names):
+        return None
+    regular, broken, status = t["regular"], t["cadence_broken"], t["status"]
+    if not (regular.type == broken.type == pa.bool_() and status.type in _TEXT):
+        return None
+    wanted = pc.is_in(status, value_set=pa.array(["drifting", "lapsed"], status.type))
+    return pc.and_(pc.and_(_truthy(regular), _truthy(broken)), wanted)
+
+
+def _low_score_mask(since: dt.datetime) -> Any:
+    def mask(t: pa.Table) -> pa.ChunkedArray | None:
+        """Low answers (NPS 0–6, CSAT 1–2, CES 1–3) not before ``since``."""
+        low = None
+        if {"instrument", "score"} <= set(t.column_names):
+            inst, score = t["instrument"], t["score"]
+            if inst.type in _TEXT and (
+                pa.types.is_floating(score.type) or pa.types.is_integer(score.type)
+            ):
+                low = functools.reduce(
+                    pc.or_kleene,
+                    [
+                        pc.and_kleene(pc.equal(inst, i), pc.less_equal(score, cap))
+                        for i, cap in LOW_SCORE.items()
+                    ],
+                )
+                low = pc.fill_null(low, False)
+        return _both(low, _not_before(t, "responded_at", since))
+
+    return mask
+
+
+class _Money:
+    """``_money``, once per distinct (value, currency)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[float, str | None], str] = {}
+
+    def __call__(self, v: float | None, currency: str | None) -> str:
+        if v is None or v == 0:  # 0.0 and -0.0 are one dict key but print differently
+            return _money(v, currency)
+        text = self.seen.get((v, currency))
+        if text is None:
+            text = self.seen[(v, currency)] = _money(v, currency)
+        return text
+
+
+def _gift_item(g: Mapping[str, Any], out: Items, money: _Money) -> None:
+    """One gift that is not a best plan, from its row."""
+    cid, kind = g["customer_id"], g["kind"]
+    value, currency = _num(g.get("value_per_year")), g.get("currency")
+    stable = g.get("plan_id") or g.get("source_ids") or g["gift_id"]
+    per = "a year" if g.get("recurring") else "once"
+    out.append(
+        key=f"gift:{kind}:{cid}:{stable}",
+        kind="gift",
+        subkind=kind,
+        customer_id=cid,
+        title=f"Give: {kind.replace('_', ' ')}",
+        why=f"{kind.replace('_', ' ')} worth {money(value, currency)} {per} to the "
+        f"customer (confidence {(_num(g.get('confidence')) or 0):.2f})",
+        wording=g.get("message") or "",
+        urgency="high" if kind == "owed_credit" else ("medium" if (value or 0) >= 50 else "low"),
+        cause=" · ".join(x for x in (kind.replace("_", " "), g.get("plan_id") or "") if x),
+        at=None,
+        team=None,
+        value=value,
+        currency=currency,
+        evidence=_evidence({"giving_gifts": [g["gift_id"]]}),
+    )
+
+
+def _gift_columns(g: pa.Table, money: _Money) -> Items | None:
+    """:func:`_gift_item` for every row of ``g`` at once (None if a column's type is unusual).
+
+    The rows must have a kind (not empty), a customer and a gift id that JSON writes as
+    itself (:data:`_PLAIN_JSON`); :func:`_gifts` sends the others to :func:`_gift_item`.
+    """
+    names = ("kind", "customer_id", "gift_id", "plan_id", "source_ids", "currency", "message")
+    text = {c: _typed(g, c, _TEXT) for c in names}
+    value = _typed(g, "value_per_year", (pa.float64(),))
+    confidence = _typed(g, "confidence", (pa.float64(),))
+    recurring = _typed(g, "recurring", (pa.bool_(),))
+    if value is None or confidence is None or recurring is None or None in text.values():
+        return None
+    try:  # one text type for the kernels below (a large_string chunk over 2 GB stays large)
+        kind, cid, gid, plan, source, currency, message = (
+            pc.cast(text[c], pa.string()) for c in names
+        )
+    except pa.ArrowInvalid:
+        return None
+    has_plan = _truthy(plan)
+    stable = pc.if_else(has_plan, plan, pc.if_else(_truthy(source), source, gid))
+    name = pc.replace_substring(kind, "_", " ")
+    value = pc.if_else(pc.is_nan(value), pa.scalar(None, pa.float64()), value)  # as _num
+    values, currencies = value.to_pylist(), currency.to_pylist()
+    confidences = [(x if x == x else None) or 0 for x in confidence.to_pylist()]  # _num(x) or 0
+    shown: dict[float, str] = {x: f"{x:.2f}" for x in set(confidences)}
+    n = g.num_rows
+    out = Items()
+    out.key = pc.binary_join_element_wise("gift", kind, cid, stable, ":").to_pylist()
+    out.kind = ["gift"] * n
+    out.subkind = kind.to_pylist()
+    out.customer_id = cid.to_pylist()
+    out.title = pc.binary_join_element_wise("Give: ", name, "").to_pylist()
+    out.why = [
+        f"{k} worth {money(v, c)} {'a year' if r else 'once'} to the customer "
+        f"(confidence {shown[x]})"
+        for k, v, c, r, x in zip(
+            name.to_pylist(), values, currencies, recurring.to_pylist(), confidences, strict=True
+        )
+    ]
+    out.wording = pc.fill_null(message, "").to_pylist()
+    medium = pc.if_else(pc.greater_equal(pc.fill_null(value, 0.0), 50.0), "medium", "low")
+    out.urgency = pc.if_else(pc.equal(kind, "owed_credit"), "high", medium).to_pylist()
+    with_plan = pc.binary_join_element_wise(name, plan, " · ")
+    out.cause = pc.if_else(has_plan, with_plan, name).to_pylist()
+    out.at = [None] * n
+    out.team = [None] * n
+    out.value = values
+    out.currency = currencies
+    out.evidence = pc.binary_join_element_wise('{"giving_gifts": ["', gid, '"]}', "").to_pylist()
+    return out
+
+
+def _gifts(
+    g: pa.Table | None, make_right_ids: set[Any], out: Items, money: _Money
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Append the gifts that are not best plans, in row order; return the best plans by
+    (customer, current plan) in order of first appearance, for :func:`_best_plans`."""
+    best: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if g is None or not g.num_rows:
+        return best
+    kind = g.column("kind")
+    source = _typed(g, "source_ids", _TEXT)
+    folded = None if source is None else _among(source, make_right_ids)
+    gid = _typed(g, "gift_id", _TEXT) if "gift_id" in g.column_names else None
+    cid = g.column("customer_id")
+    if kind.type in _TEXT and folded is not None and gid is not None:
+        is_best = pc.fill_null(pc.starts_with(kind, "best_plan"), False)
+        # an owed credit for a promise made right is part of that item
+        chosen = pc.invert(pc.or_(is_best, pc.and_(pc.equal(kind, "owed_credit"), folded)))
+        chosen = pc.fill_null(chosen, True)  # no kind: fails in _gift_item, as it did
+        plain = pc.fill_null(pc.match_substring_regex(gid, _PLAIN_JSON), False)
+        usual = pc.and_(pc.and_(_truthy(kind), pc.is_valid(cid)), plain)
+        fast, slow = pc.and_(chosen, usual), pc.and_(chosen, pc.invert(usual))
+        items = _gift_columns(g.filter(fast), money)
+        if items is not None:
+            rest = g.filter(slow).to_pylist()
+            if not rest:
+                out.extend(items)
+            else:  # the unusual rows row by row, in their places
+                order = sorted(
+                    [(i, n, True) for n, i in enumerate(pc.indices_nonzero(fast).to_pylist())]
+                    + [(i, n, False) for n, i in enumerate(pc.indices_nonzero(slow).to_pylist())]
+                )
+                for _, n, by_column in order:
+                    if by_column:
+                        out.append_from(items, n)
+                    else:
+                        _gift_item(rest[n], out, money)
+            for r in g.filter(is_best).to_pylist():
+                best.setdefault((r["customer_id"], r.get("current_plan_id") or ""), []).append(r)
+            return best
+    for r in g.to_pylist():
+        if r["kind"].startswith("best_plan"):
+            best.setdefault((r["customer_id"], r.get("current_plan_id") or ""), []).append(r)
+            continue
+        if r["kind"] == "owed_credit" and r.get("source_ids") in make_right_ids:
+            continue  # folded into the make_right item for the same promise
+        _gift_item(r, out, money)
+    return best
+
+
+def _best_plans(
+    best: Mapping[tuple[str, str], list[dict[str, Any]]], out: Items, money: _Money
+) -> None:
+    """One item per customer and current plan: the cheapest plan's message, others named."""
+    for (cid, current), group in best.items():
+        group.sort(
+            key=lambda g: (g["kind"] != "best_plan_cheaper", -(_num(g.get("value_per_year")) or 0))
+        )
+        best_gift = group[0]
+        value, currency = _num(best_gift.get("value_per_year")), best_gift.get("currency")
+        why = (
+            f"{best_gift.get('plan_id')} would have cost less than {current or 'their plan'} "
+            f"in most months: {money(value, currency)} a year"
+        )
+        for other in group[1:]:
+            why += (
+                f"; like for like: {other.get('plan_id')} "
+                f"({money(_num(other.get('value_per_year')), currency)} a year)"
+            )
+        out.append(
+            key=f"gift:best_plan:{cid}:{current}",
+            kind="gift",
+            subkind="best_plan",
+            customer_id=cid,
+            title="Give: a cheaper plan that fits",
+            why=why,
+            wording=best_gift.get("message") or "",
+            urgency="medium" if (value or 0) >= 50 else "low",
+            cause=f"best plan · on {current or '(unknown plan)'}",
+            value=value,
+            currency=currency,
+            evidence=_evidence({"giving_gifts": [g["gift_id"] for g in group]}),
+        )
+
+
+def _owed_by_promise(g: pa.Table | None) -> dict[Any, dict[str, Any]]:
+    """Owed credits for a broken promise, by promise (the last row of a promise wins)."""
+    if g is None or not g.num_rows:
+        return {}
+    kind = g.column("kind")
+    if kind.type in _TEXT:
+        g = g.filter(pc.fill_null(pc.equal(kind, "owed_credit"), False))
+    return {
+        r["source_ids"]: r
+        for r in g.to_pylist()
+        if r["kind"] == "owed_credit" and r.get("source_table") == "promises"
     }
+
+
+def _names(customers: pa.Table | None, wanted: set[Any]) -> dict[Any, Any]:
+    """Customer id → name, for the ``wanted`` customers at least (the last row of an id wins)."""
+    if customers is None or not customers.num_rows:
+        return {}
+    keep = _among(customers.column("customer_id"), wanted)
+    if keep is not None:
+        customers = customers.filter(keep)
+    return dict(
+        zip(_col(customers, "customer_id", required=True), _col(customers, "name"), strict=True)
+    )
+
+
+def derive_items(
+    tables: Mapping[str, pa.Table],
+    as_of: dt.datetime,
+    *,
+    lookback_days: float = 180.0,
+) -> Items:
+    """:func:`derive`, column by column: the same items in the same order, as :class:`Items`.
+
+    The first item of each key wins. The common gifts (most items by far) are made
+    column-wise with Arrow, money and confidence formatted once per distinct value;
+    everything else row by row, after Arrow has dropped the rows it would skip.
+    """
+    since = as_of - dt.timedelta(days=lookback_days)
+    out = Items()
+    money = _Money()
+
+    make_right = _rows_where(
+        tables, "promises_make_right", lambda t: _not_before(t, "due_at", since)
+    )
+    at_risk = _rows(tables, "promises_at_risk")
+    drift = _rows_where(tables, "drift_customers", _drift_mask)
+    journeys = _rows_where(
+        tables, "experience_journeys", lambda t: _not_before(t, "started_at", since)
+    )
+    surveys = _rows_where(tables, "surveys", _low_score_mask(since))
+    surveyed = {r["customer_id"] for r in surveys}
+    # personal contacts matter only to customers with a low answer
+    touches = (
+        _rows_where(tables, "touch_messages", lambda t: _among(t.column("customer_id"), surveyed))
+        if surveyed
+        else []
+    )
+    drifting = {r["customer_id"] for r in drift}
+    reasons_rows = _rows_where(
+        tables, "drift_reasons", lambda t: _among(t.column("customer_id"), drifting)
+    )
+    wanted = {r["customer_id"] for rows in (make_right, at_risk, drift, journeys) for r in rows}
+    names = _names(tables.get("customers"), wanted | surveyed)
+    owed_by_promise = _owed_by_promise(tables.get("giving_gifts"))
     make_right_ids = {
-        r["promise_id"]
-        for r in _rows(tables, "promises_make_right")
-        if (_as_datetime(r.get("due_at")) or as_of) >= since
+        r["promise_id"] for r in make_right if (_as_datetime(r.get("due_at")) or as_of) >= since
     }
 
     # -- broken promises with no make-good --------------------------------------------
-    for r in _rows(tables, "promises_make_right"):
+    for r in make_right:
         due = _as_datetime(r.get("due_at"))
         if due is not None and due < since:
             continue
@@ -266,129 +788,67 @@ def derive(
             value, currency = None, r.get("currency")
         stake = _num(r.get("stake"))
         recent = due is not None and (as_of - due).days <= 30
-        add(
-            Item(
-                key=f"make_right:{cid}:{pid}",
-                kind="make_right",
-                subkind=r["kind"],
-                customer_id=cid,
-                title=f"Make right a broken {r['kind']} promise",
-                why=f"{r.get('evidence') or 'broken'}; no apology, credit or follow-up since"
-                + (f"; {_money(value, currency)} still owed by our own rules" if value else ""),
-                wording=wording,
-                urgency="high" if recent or value else "medium",
-                cause=f"broken {r['kind']} promise · team {r.get('team') or '(none)'}",
-                at=due,
-                team=r.get("team"),
-                value=value if value is not None else stake,
-                currency=currency,
-                evidence={"promises": [pid]}
-                | ({"journeys": [r["journey_id"]]} if r.get("journey_id") else {}),
-            )
+        out.append(
+            key=f"make_right:{cid}:{pid}",
+            kind="make_right",
+            subkind=r["kind"],
+            customer_id=cid,
+            title=f"Make right a broken {r['kind']} promise",
+            why=f"{r.get('evidence') or 'broken'}; no apology, credit or follow-up since"
+            + (f"; {_money(value, currency)} still owed by our own rules" if value else ""),
+            wording=wording,
+            urgency="high" if recent or value else "medium",
+            cause=f"broken {r['kind']} promise · team {r.get('team') or '(none)'}",
+            at=due,
+            team=r.get("team"),
+            value=value if value is not None else stake,
+            currency=currency,
+            evidence=_evidence(
+                {"promises": [pid]}
+                | ({"journeys": [r["journey_id"]]} if r.get("journey_id") else {})
+            ),
         )
 
     # -- gifts ----------------------------------------------------------------------------
-    best: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for g in gifts:
-        cid, kind = g["customer_id"], g["kind"]
-        value, currency = _num(g.get("value_per_year")), g.get("currency")
-        if kind.startswith("best_plan"):
-            best.setdefault((cid, g.get("current_plan_id") or ""), []).append(g)
-            continue
-        if kind == "owed_credit" and g.get("source_ids") in make_right_ids:
-            continue  # folded into the make_right item for the same promise
-        stable = g.get("plan_id") or g.get("source_ids") or g["gift_id"]
-        per = "a year" if g.get("recurring") else "once"
-        add(
-            Item(
-                key=f"gift:{kind}:{cid}:{stable}",
-                kind="gift",
-                subkind=kind,
-                customer_id=cid,
-                title=f"Give: {kind.replace('_', ' ')}",
-                why=f"{kind.replace('_', ' ')} worth {_money(value, currency)} {per} to the "
-                f"customer (confidence {(_num(g.get('confidence')) or 0):.2f})",
-                wording=g.get("message") or "",
-                urgency="high"
-                if kind == "owed_credit"
-                else ("medium" if (value or 0) >= 50 else "low"),
-                cause=" · ".join(x for x in (kind.replace("_", " "), g.get("plan_id") or "") if x),
-                at=None,
-                team=None,
-                value=value,
-                currency=currency,
-                evidence={"giving_gifts": [g["gift_id"]]},
-            )
-        )
-    for (cid, current), group in best.items():
-        group.sort(
-            key=lambda g: (g["kind"] != "best_plan_cheaper", -(_num(g.get("value_per_year")) or 0))
-        )
-        best_gift = group[0]
-        value, currency = _num(best_gift.get("value_per_year")), best_gift.get("currency")
-        why = (
-            f"{best_gift.get('plan_id')} would have cost less than {current or 'their plan'} "
-            f"in most months: {_money(value, currency)} a year"
-        )
-        for other in group[1:]:
-            why += (
-                f"; like for like: {other.get('plan_id')} "
-                f"({_money(_num(other.get('value_per_year')), currency)} a year)"
-            )
-        add(
-            Item(
-                key=f"gift:best_plan:{cid}:{current}",
-                kind="gift",
-                subkind="best_plan",
-                customer_id=cid,
-                title="Give: a cheaper plan that fits",
-                why=why,
-                wording=best_gift.get("message") or "",
-                urgency="medium" if (value or 0) >= 50 else "low",
-                cause=f"best plan · on {current or '(unknown plan)'}",
-                value=value,
-                currency=currency,
-                evidence={"giving_gifts": [g["gift_id"] for g in group]},
-            )
-        )
+    best = _gifts(tables.get("giving_gifts"), make_right_ids, out, money)
+    _best_plans(best, out, money)
 
     # -- promises at risk -----------------------------------------------------------------
-    for r in _rows(tables, "promises_at_risk"):
+    for r in at_risk:
         if r.get("status") != "at_risk":
             continue
         cid, pid = r["customer_id"], r["promise_id"]
         first = _first_name(names, cid)
         verb = PROMISE_VERB.get(r["kind"], f"keep our {r['kind']} promise")
         left = _num(r.get("time_left_hours"))
-        add(
-            Item(
-                key=f"promise_at_risk:{cid}:{pid}",
-                kind="promise_at_risk",
-                subkind=r["kind"],
-                customer_id=cid,
-                title=f"Keep a {r['kind']} promise that is at risk",
-                why=f"{r.get('evidence') or ''} ({r.get('at_risk_reason') or 'at risk'})".strip(),
-                wording=(
-                    f"Hi {first}, we said we would {verb} by {_day(r.get('due_at'))}. I'm "
-                    "checking it personally so that we do what we said; I'll let you know "
-                    "as soon as it is done."
-                ),
-                urgency="high",
-                cause=f"{r['kind']} promise at risk · team {r.get('team') or '(none)'}",
-                at=_as_datetime(r.get("due_at")),
-                team=r.get("team"),
-                value=_num(r.get("stake")),
-                currency=r.get("currency"),
-                evidence={"promises": [pid]}
-                | ({"hours_left": [f"{left:.1f}"]} if left is not None else {}),
-            )
+        out.append(
+            key=f"promise_at_risk:{cid}:{pid}",
+            kind="promise_at_risk",
+            subkind=r["kind"],
+            customer_id=cid,
+            title=f"Keep a {r['kind']} promise that is at risk",
+            why=f"{r.get('evidence') or ''} ({r.get('at_risk_reason') or 'at risk'})".strip(),
+            wording=(
+                f"Hi {first}, we said we would {verb} by {_day(r.get('due_at'))}. I'm "
+                "checking it personally so that we do what we said; I'll let you know "
+                "as soon as it is done."
+            ),
+            urgency="high",
+            cause=f"{r['kind']} promise at risk · team {r.get('team') or '(none)'}",
+            at=_as_datetime(r.get("due_at")),
+            team=r.get("team"),
+            value=_num(r.get("stake")),
+            currency=r.get("currency"),
+            evidence=_evidence(
+                {"promises": [pid]} | ({"hours_left": [f"{left:.1f}"]} if left is not None else {})
+            ),
         )
 
     # -- drifting regulars ------------------------------------------------------------------
     reasons: dict[str, list[dict[str, Any]]] = {}
-    for r in _rows(tables, "drift_reasons"):
+    for r in reasons_rows:
         reasons.setdefault(r["customer_id"], []).append(r)
-    for r in _rows(tables, "drift_customers"):
+    for r in drift:
         if not r.get("regular") or r.get("status") not in ("drifting", "lapsed"):
             continue
         if not r.get("cadence_broken"):
@@ -396,11 +856,11 @@ def derive(
         cid = r["customer_id"]
         last = r.get("last_purchase")
         rs = sorted(reasons.get(cid, []), key=lambda x: x.get("rank") or 99)
-        top = rs[0] if rs else None
-        reason = (top or {}).get("reason") or "no_visible_cause"
+        top_reason = rs[0] if rs else None
+        reason = (top_reason or {}).get("reason") or "no_visible_cause"
         first = _first_name(names, cid)
         core = r.get("core_item")
-        detail = (top or {}).get("detail")
+        detail = (top_reason or {}).get("detail")
         if reason == "core_item_unavailable" and detail:
             line = (
                 f" The last time, your {str(detail).replace('_', ' ')} was out of stock, and "
@@ -419,35 +879,37 @@ def derive(
                     str(i) for i in x["evidence_ids"]
                 )
         value = _num(r.get("value_at_stake"))
-        add(
-            Item(
-                key=f"drifting_regular:{cid}:{_iso_day(last)}",
-                kind="drifting_regular",
-                subkind=reason,
-                customer_id=cid,
-                title="Contact a regular who has gone quiet",
-                why=f"a regular (usually every {(_num(r.get('usual_gap_days')) or 0):.0f} days) "
-                f"silent for {(_num(r.get('silence_days')) or 0):.0f} days since {_day(last)}; "
-                f"likely reason: {r.get('likely_reasons') or 'no visible cause'}",
-                wording=f"Hi {first}, we haven't seen you since {_day(last)} and I wanted to "
-                f"check that all is well.{line} No need to reply unless you'd like to.",
-                urgency="high" if r.get("status") == "drifting" else "medium",
-                cause=(
-                    f"core item unavailable · {top.get('detail')}"
-                    if reason == "core_item_unavailable" and top and top.get("detail")
-                    else f"{reason.replace('_', ' ')}"
-                    + (f" · {top.get('detail')}" if top and top.get("detail") else "")
-                ),
-                at=_as_datetime(last),
-                value=value,
-                currency=None,
-                evidence=evidence | ({"core_item": [str(core)]} if core else {}),
-            )
+        out.append(
+            key=f"drifting_regular:{cid}:{_iso_day(last)}",
+            kind="drifting_regular",
+            subkind=reason,
+            customer_id=cid,
+            title="Contact a regular who has gone quiet",
+            why=f"a regular (usually every {(_num(r.get('usual_gap_days')) or 0):.0f} days) "
+            f"silent for {(_num(r.get('silence_days')) or 0):.0f} days since {_day(last)}; "
+            f"likely reason: {r.get('likely_reasons') or 'no visible cause'}",
+            wording=f"Hi {first}, we haven't seen you since {_day(last)} and I wanted to "
+            f"check that all is well.{line} No need to reply unless you'd like to.",
+            urgency="high" if r.get("status") == "drifting" else "medium",
+            cause=(
+                f"core item unavailable · {top_reason.get('detail')}"
+                if reason == "core_item_unavailable" and top_reason and top_reason.get("detail")
+                else f"{reason.replace('_', ' ')}"
+                + (
+                    f" · {top_reason.get('detail')}"
+                    if top_reason and top_reason.get("detail")
+                    else ""
+                )
+            ),
+            at=_as_datetime(last),
+            value=value,
+            currency=None,
+            evidence=_evidence(evidence | ({"core_item": [str(core)]} if core else {})),
         )
 
     # -- unanswered contacts ------------------------------------------------------------------
-    neglected = {r["customer_id"] for r in _rows(tables, "drift_neglect")}
-    for r in _rows(tables, "experience_journeys"):
+    neglected = set(_col(tables.get("drift_neglect"), "customer_id", required=True))
+    for r in journeys:
         if not (r.get("unanswered_contacts") or 0) > 0:
             continue
         started = _as_datetime(r.get("started_at"))
@@ -456,34 +918,31 @@ def derive(
         cid, jid = r["customer_id"], r["journey_id"]
         first = _first_name(names, cid)
         age = (as_of - started).days if started else None
-        add(
-            Item(
-                key=f"unanswered:{cid}:{jid}",
-                kind="unanswered",
-                subkind=r.get("channel") or "(unknown channel)",
-                customer_id=cid,
-                title="Answer a customer nobody answered",
-                why=f"{r['unanswered_contacts']} message(s) in a {r.get('kind')} case started "
-                f"{_day(started)} got no reply"
-                + ("; a valuable customer showing signs of neglect" if cid in neglected else ""),
-                wording=f"Hi {first}, you wrote to us on {_day(started)} and nobody answered you. "
-                "I'm sorry — that should not happen. I have read your message and I'm "
-                "looking after it myself now.",
-                urgency="high" if cid in neglected or (age is not None and age <= 14) else "medium",
-                cause=f"unanswered {r.get('channel') or ''} contact · "
-                f"team {r.get('team') or '(none)'}",
-                at=started,
-                team=r.get("team"),
-                evidence={"journeys": [jid]},
-            )
+        out.append(
+            key=f"unanswered:{cid}:{jid}",
+            kind="unanswered",
+            subkind=r.get("channel") or "(unknown channel)",
+            customer_id=cid,
+            title="Answer a customer nobody answered",
+            why=f"{r['unanswered_contacts']} message(s) in a {r.get('kind')} case started "
+            f"{_day(started)} got no reply"
+            + ("; a valuable customer showing signs of neglect" if cid in neglected else ""),
+            wording=f"Hi {first}, you wrote to us on {_day(started)} and nobody answered you. "
+            "I'm sorry — that should not happen. I have read your message and I'm "
+            "looking after it myself now.",
+            urgency="high" if cid in neglected or (age is not None and age <= 14) else "medium",
+            cause=f"unanswered {r.get('channel') or ''} contact · team {r.get('team') or '(none)'}",
+            at=started,
+            team=r.get("team"),
+            evidence=_evidence({"journeys": [jid]}),
         )
 
     # -- survey answers that need a reply --------------------------------------------------------
     personal: dict[str, list[dt.datetime]] = {}
-    for r in _rows(tables, "touch_messages"):
+    for r in touches:
         if r.get("touch") in ("personal", "spoken") and r.get("at") is not None:
             personal.setdefault(r["customer_id"], []).append(r["at"])
-    for r in _rows(tables, "surveys"):
+    for r in surveys:
         inst, score, at = (
             r.get("instrument"),
             _num(r.get("score")),
@@ -498,24 +957,24 @@ def derive(
             continue
         first = _first_name(names, cid)
         said = " and told us why" if r.get("comment") else ""
-        add(
-            Item(
-                key=f"survey_reply:{cid}:{r['survey_id']}",
-                kind="survey_reply",
-                subkind=inst,
-                customer_id=cid,
-                title="Reply to a customer who told us it went badly",
-                why=f"{inst.upper()} {score:g} on {SCALE[inst]} on {_day(at)}{said}; no personal "
-                "contact since",
-                wording=f"Hi {first}, thank you for telling us how it went on {_day(at)}. "
-                "I'm sorry it wasn't what you should have had. I'd like to understand what "
-                "happened and put it right — could I call you, or would you rather reply here?",
-                urgency="high" if (as_of - at).days <= 14 else "medium",
-                cause=f"low {inst} answer · team {r.get('team') or '(none)'}",
-                at=at,
-                team=r.get("team"),
-                evidence={"surveys": [r["survey_id"]]}
-                | ({"journeys": [r["journey_id"]]} if r.get("journey_id") else {}),
-            )
+        out.append(
+            key=f"survey_reply:{cid}:{r['survey_id']}",
+            kind="survey_reply",
+            subkind=inst,
+            customer_id=cid,
+            title="Reply to a customer who told us it went badly",
+            why=f"{inst.upper()} {score:g} on {SCALE[inst]} on {_day(at)}{said}; no personal "
+            "contact since",
+            wording=f"Hi {first}, thank you for telling us how it went on {_day(at)}. "
+            "I'm sorry it wasn't what you should have had. I'd like to understand what "
+            "happened and put it right — could I call you, or would you rather reply here?",
+            urgency="high" if (as_of - at).days <= 14 else "medium",
+            cause=f"low {inst} answer · team {r.get('team') or '(none)'}",
+            at=at,
+            team=r.get("team"),
+            evidence=_evidence(
+                {"surveys": [r["survey_id"]]}
+                | ({"journeys": [r["journey_id"]]} if r.get("journey_id") else {})
+            ),
         )
-    return list(items.values())
+    return out.first_of_each_key()
