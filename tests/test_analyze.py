@@ -140,3 +140,39 @@ def test_run_order_puts_a_lens_after_the_lenses_it_reads() -> None:
     real = runner.run_order(lenses.available(), list(lenses.available()))
     for name, one in lenses.available().items():
         assert all(real.index(a) < real.index(name) for a in one.after)
+
+
+def test_lenses_run_with_a_smaller_engine_share(
+    loaded: sawubona.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While lenses run, DuckDB may use ANALYZE_SHARE of RAM (the lenses' own data sits
+    beside it); the default share again afterwards."""
+    from sawubona import limits
+
+    monkeypatch.delenv(limits.ENV, raising=False)
+    seen: list[str] = []
+
+    class Probe(CountingLens):
+        def run(self, data: LensInput) -> LensOutput:
+            con = data.table("journeys")._find_backend().con
+            seen.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+            return super().run(data)
+
+    def setting() -> str:
+        con = loaded._backend.con  # type: ignore[attr-defined]
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    monkeypatch.setattr(lenses, "available", lambda: {"counting": Probe()})
+    before = setting()
+    runner.analyze(loaded, ["counting"])
+    assert setting() == before
+    ram = limits.physical_memory()
+    want = limits.memory_limit(limits.ANALYZE_SHARE) >> 20
+    assert ram and limits.memory_limit(limits.DEFAULT_SHARE) > limits.memory_limit(
+        limits.ANALYZE_SHARE
+    )
+    assert len(seen) == 1 and seen[0] != before
+    # DuckDB reads "MB" as 10^6 bytes and shows the limit rounded, e.g. "2.2 GiB"
+    number, unit = seen[0].split()
+    shown = float(number) * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+    assert abs(shown - want * 10**6) <= 0.051 * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from sawubona import lenses as registry
-from sawubona import schema
+from sawubona import limits, schema
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import Finding, Lens, LensInput, LensOutput
 from sawubona.store import META_TABLES
@@ -170,12 +170,14 @@ def analyze(
             raise SawubonaError("the store holds no events yet; load data with `sawubona ingest`")
     report = AnalyzeReport(as_of)
     order = run_order(available, names)
-    for name in order:
-        lens = available[name]
-        if progress:
-            progress(f"{name} lens", None)
-        report.lenses.append(_run_one(store, lens, as_of, settings))
-    report.work = _refresh_worklist(store, as_of, settings, progress)
+    # the lenses keep their own data in memory beside the engine's: a smaller share for it
+    with store.memory_share(limits.ANALYZE_SHARE):
+        for name in order:
+            lens = available[name]
+            if progress:
+                progress(f"{name} lens", None)
+            report.lenses.append(_run_one(store, lens, as_of, settings))
+        report.work = _refresh_worklist(store, as_of, settings, progress)
     return report
 
 

@@ -18,6 +18,10 @@ from typing import Any
 
 #: the share of physical memory one DuckDB instance may use
 DEFAULT_SHARE = 0.25
+#: the share the store's DuckDB may use while lenses run: the lenses hold their own Arrow
+#: and NumPy data beside it, and DESIGN.md §7 gives a whole analysis 6 GB of a 24 GB
+#: machine (25%)
+ANALYZE_SHARE = 0.10
 ENV = "SAWUBONA_MEMORY_LIMIT"
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
@@ -49,14 +53,18 @@ def memory_limit(share: float = DEFAULT_SHARE) -> int:
     return max(int(ram * share), 512 << 20) if ram else 4 << 30
 
 
+def set_share(con: Any, share: float) -> None:
+    """Change a connection's DuckDB memory limit to ``share`` of RAM (or the override)."""
+    con.execute(f"SET memory_limit = '{memory_limit(share) >> 20}MB'")
+
+
 def configure(con: Any, temp_dir: str | None = None, share: float = DEFAULT_SHARE) -> None:
     """Cap a DuckDB connection's memory and, when given, let it spill to ``temp_dir``.
 
     Also turns DuckDB's own progress bar off: sawubona reports progress itself, and the
     bar would otherwise be written to the terminal (or a log) of whoever runs it.
     """
-    mb = memory_limit(share) >> 20
-    con.execute(f"SET memory_limit = '{mb}MB'")
+    set_share(con, share)
     con.execute("SET enable_progress_bar = false")
     if temp_dir is not None:
         escaped = temp_dir.replace("'", "''")

@@ -250,6 +250,18 @@ class Store:
     # -- writing --------------------------------------------------------------
 
     @contextlib.contextmanager
+    def memory_share(self, share: float) -> Iterator[Store]:
+        """Within the block, the engine may use ``share`` of RAM (embedded engines only;
+        ``SAWUBONA_MEMORY_LIMIT`` still wins); the default share again after it."""
+        from sawubona import limits
+
+        self._backend.memory_share(share)
+        try:
+            yield self
+        finally:
+            self._backend.memory_share(limits.DEFAULT_SHARE)
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
         """All writes inside commit together or not at all (see docs/backends.md for Spark).
 

@@ -69,6 +69,11 @@ class Backend(ABC):
     @abstractmethod
     def distinct(self, name: str, column: str) -> pa.Table: ...
 
+    def memory_share(self, share: float) -> None:
+        """Let the engine use ``share`` of this machine's RAM from now on, where it can be
+        told (an embedded engine); a server or cluster keeps its own settings."""
+        return None
+
     @abstractmethod
     def begin(self) -> None: ...
 

@@ -141,7 +141,12 @@ class DuckDBBackend(Backend):
     def _connected(self) -> None:
         self.con = self.ibis.con
         self.con.execute("SET TimeZone = 'UTC'")
-        limits.configure(self.con)  # a share of RAM, not DuckDB's 80%; spills to <store>.tmp
+        # a share of RAM, not DuckDB's 80%; spills to <store>.tmp
+        limits.configure(self.con, share=getattr(self, "_share", limits.DEFAULT_SHARE))
+
+    def memory_share(self, share: float) -> None:
+        self._share = share  # kept for a copy-on-write reconnect
+        limits.set_share(self.con, share)
 
     def _busy(self) -> str:
         return (
