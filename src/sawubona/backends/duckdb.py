@@ -160,8 +160,8 @@ class DuckDBBackend(Backend):
             import fcntl
         except ImportError:  # no advisory locks here: DuckDB's own lock still guards the file
             return True
-        if self._lock_fd is not None:
-            return True
+        if self._lock_fd is not None or str(self.path) == ":memory:":
+            return True  # an in-memory store has no file for another process to write
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.with_name(self.path.name + ".writer.lock"), os.O_RDWR | os.O_CREAT)
         try:
