@@ -362,11 +362,12 @@ def _plan_table(
     m = window.months
     values = pa.array(bills.reshape(-1), pa.float64(), mask=np.isnan(bills.reshape(-1)))
     offsets = pa.array(np.arange(len(ci) + 1, dtype=np.int32) * m)
-    rec = np.where(
-        choice.cheapest[ci] == pi,
-        np.where(choice.like_for_like[ci] == pi, "cheapest, like_for_like", "cheapest"),
-        np.where(choice.like_for_like[ci] == pi, "like_for_like", ""),
-    )
+    # 0 none, 1 cheapest, 2 like_for_like, 3 both: a code per row, one string per code
+    rec = (choice.cheapest[ci] == pi).astype(np.int8) + 2 * (choice.like_for_like[ci] == pi)
+    recommended = pa.DictionaryArray.from_arrays(
+        pa.array(rec.astype(np.int8), mask=rec == 0),
+        pa.array(["", "cheapest", "like_for_like", "cheapest, like_for_like"], pa.string()),
+    ).cast(pa.string())
     months = cmp.months[ci]
     plan_ids = pa.array(tariffs.plan_ids, pa.string())
     share = choice.share_cheaper[ci, pi]
@@ -386,10 +387,10 @@ def _plan_table(
             "share_cheaper": pa.array(np.where(cur_rows, np.nan, share), mask=cur_rows),
             "saving_per_year": pa.array(np.round(np.where(cur_rows, 0.0, saving), 2)),
             "qualifies": pa.array(choice.qualifies[ci, pi]),
-            "recommended": pc.if_else(
-                pa.array(rec != ""), pa.array(rec.astype(object), pa.string()), None
+            "recommended": recommended,
+            "window_start": pa.array(
+                np.full(len(ci), np.datetime64(window.first, "us")), pa.timestamp("us")
             ),
-            "window_start": pa.array([window.first] * len(ci), pa.timestamp("us")),
             "bills": pa.ListArray.from_arrays(offsets, values),
         }
     )
