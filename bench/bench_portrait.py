@@ -12,10 +12,18 @@ at random from the store:
 * **throughput** — ``wrk`` (Debian's; installed when missing and possible) with
   2 threads and 8 connections for ``--seconds``, each request a different customer;
 * **baseline** — the same two measurements on ``/static/style.css`` from the same
-  server: what the server stack alone gives, so the portrait's cost is a ratio.
+  server: what the server stack alone gives, so the portrait's cost is a ratio;
+* **CPU per request** — the server's CPU seconds (all its processes, from /proc)
+  during each wrk run divided by the requests wrk counted: unlike requests/s, this
+  hardly depends on what else runs on a shared machine.
+
+``--workers N`` (N > 1) serves with N uvicorn processes through
+``sawubona.web.app:app_from_environment`` (``sawubona serve`` has no such option yet).
+Give ``--store`` a copy of a store: the portrait looks rows up through the indexes
+``sawubona.portrait.prepare`` makes (``--prepare`` makes them on that store first).
 
     .venv/bin/python bench/bench_portrait.py --size large
-    .venv/bin/python bench/bench_portrait.py --store my.duckdb --seconds 10
+    .venv/bin/python bench/bench_portrait.py --store /tmp/copy.duckdb --prepare --seconds 10
 """
 
 from __future__ import annotations
@@ -86,13 +94,31 @@ def have_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def wrk_rate(wrk: str, port: int, prefix: str, ids: list[str], seconds: int) -> dict[str, float]:
-    """Requests/s and non-2xx count from wrk, each request for the next id in ``ids``."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its child processes so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def wrk_rate(
+    wrk: str, port: int, prefix: str, ids: list[str], seconds: int, server: int
+) -> dict[str, float]:
+    """Requests/s, non-2xx count and server CPU ms per request from wrk, each request
+    for the next id in ``ids``."""
     with tempfile.TemporaryDirectory() as tmp:
         id_file = Path(tmp) / "ids.txt"
         id_file.write_text("\n".join(ids) + "\n")
         script = Path(tmp) / "ids.lua"
         script.write_text(LUA % (id_file, prefix))
+        cpu0 = cpu_seconds(server)
         out = subprocess.run(
             [
                 wrk,
@@ -108,13 +134,16 @@ def wrk_rate(wrk: str, port: int, prefix: str, ids: list[str], seconds: int) -> 
             text=True,
             check=True,
         ).stdout
+        cpu = cpu_seconds(server) - cpu0
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = re.search(r"(\d+) requests in", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", out)
     return {
         "rate": rate,
         "non_2xx": float(bad.group(1)) if bad else 0.0,
         "socket_errors": float(sum(int(x) for x in errors.groups())) if errors else 0.0,
+        "cpu_ms": 1000 * cpu / int(done.group(1)) if done and int(done.group(1)) else 0.0,
     }
 
 
@@ -126,13 +155,27 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--requests", type=int, default=300, help="sequential requests per path")
     ap.add_argument("--seconds", type=int, default=20, help="wrk duration per path")
-    ap.add_argument("--workers", type=int, default=1, help="sawubona serve --workers")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--prepare", action="store_true", help="index the store first (portrait.prepare)"
+    )
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
 
     import sawubona
 
     store = args.store or world_store(args.world, args.size, args.seed)[0]
+    prepared = ""
+    if args.prepare:
+        from sawubona import portrait
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        with sawubona.open(store) as s:
+            made = portrait.prepare(s)
+        prepared = (
+            f"; portrait.prepare: {len(made)} indexes in {time.perf_counter() - t0:.1f} s "
+            f"(CPU {time.process_time() - c0:.1f} s)"
+        )
     with sawubona.open(store, read_only=True) as s:
         every = s.arrow("customers", ["customer_id"]).column(0).to_pylist()
     rng = random.Random(0)
@@ -148,9 +191,28 @@ def main() -> None:
         "--port",
         str(port),
     ]
+    env = dict(os.environ)
     if args.workers > 1:
-        cmd += ["--workers", str(args.workers)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        from sawubona.web.app import STORE_ENV
+
+        env[STORE_ENV] = str(store)
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "sawubona.web.app:app_from_environment",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         for _ in range(600):
             if server.poll() is not None:
@@ -172,8 +234,8 @@ def main() -> None:
         rate = None
         if wrk:
             rate = {
-                "static": wrk_rate(wrk, port, "/static/", ["style.css"], args.seconds),
-                "api": wrk_rate(wrk, port, "/api/customers/", ids, args.seconds),
+                "static": wrk_rate(wrk, port, "/static/", ["style.css"], args.seconds, server.pid),
+                "api": wrk_rate(wrk, port, "/api/customers/", ids, args.seconds, server.pid),
             }
     finally:
         server.terminate()
@@ -188,7 +250,8 @@ def main() -> None:
 
     lines = [
         f"store {Path(store).name}: {len(every):,} customers; {args.requests} sequential "
-        f"requests per path, each a different customer; server workers {args.workers}",
+        f"requests per path, each a different customer; server workers {args.workers}"
+        f"{prepared}",
         f"baseline /static/style.css: {show('static')}",
         f"portrait page /customer/{{id}}: {show('page')} (target p95 <= 100 ms); "
         f"p50 = {statistics.median(lat['page']) / statistics.median(lat['static']):.0f}x the "
@@ -202,6 +265,10 @@ def main() -> None:
             f"{s['rate']:,.0f} requests/s; /api/customers/{{id}} {a['rate']:,.0f} requests/s "
             f"(target >= 300) = {a['rate'] / s['rate']:.2f} of the baseline; errors: "
             f"{a['non_2xx']:.0f} non-2xx, {a['socket_errors']:.0f} socket"
+        )
+        lines.append(
+            f"server CPU per request during wrk: baseline {s['cpu_ms']:.2f} ms; "
+            f"/api/customers/{{id}} {a['cpu_ms']:.2f} ms"
         )
     else:
         lines.append("throughput not measured: wrk is not installed (apt-get install wrk)")

@@ -217,3 +217,21 @@ def test_a_swap_waits_for_portraits_still_reading(shop: Path, tmp_path: Path) ->
     assert swapped.is_set()  # ... and happens once it is done
     assert isinstance(seen[0], str) and seen[1] is live.current()
     live.close()
+
+
+def test_forget_keeps_the_indexes_and_leaves_no_trace_in_them(shop: Path, tmp_path: Path) -> None:
+    """An index holds the keys it indexes: forget's rewrite must not leave the id behind."""
+    from sawubona import privacy
+
+    path = tmp_path / "f.duckdb"
+    shutil.copyfile(shop, path)
+    with sawubona.open(path) as s:
+        made = portrait.prepare(s)
+        cid = some_customers(s, 5)[2]
+        assert s._backend.lookup("touchpoints", {"customer_id": cid})  # type: ignore[attr-defined]
+        privacy.forget(s, cid)
+    assert cid.encode() not in path.read_bytes()
+    with sawubona.open(path, read_only=True) as s:
+        names = {r[0] for r in s._con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+        assert len(names) == len(made)
+        assert s._backend.lookup("touchpoints", {"customer_id": cid}) == []  # type: ignore[attr-defined]

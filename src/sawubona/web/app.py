@@ -472,3 +472,20 @@ def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
 
     install_work(app, store_path, render, lock)
     return app
+
+
+#: where :func:`app_from_environment` finds the store (and ``SAWUBONA_TOKEN`` the token)
+STORE_ENV = "SAWUBONA_SERVE_STORE"
+
+
+def app_from_environment() -> FastAPI:
+    """``create_app`` over ``$SAWUBONA_SERVE_STORE``, with ``$SAWUBONA_TOKEN`` if set.
+
+    For several server processes: ``uvicorn.run("sawubona.web.app:app_from_environment",
+    factory=True, workers=N)`` imports the app in each worker, so it cannot be handed an
+    object. Each worker opens the file read-only and reopens it after a writer's swap on
+    its own (DuckDB allows many reading processes)."""
+    store = os.environ.get(STORE_ENV)
+    if not store:
+        raise RuntimeError(f"set {STORE_ENV} to the store to serve")
+    return create_app(store, token=os.environ.get("SAWUBONA_TOKEN") or None)
