@@ -105,7 +105,7 @@ UPPER_BYTE = (ord("A") <= _BYTES) & (ord("Z") >= _BYTES)
 LOWER_OF = np.where(UPPER_BYTE, _BYTES + 32, _BYTES).astype(np.uint64)
 _POLY = np.uint64(0x100000001B3)
 #: messages per block of the byte tokeniser (small blocks stay in the CPU cache)
-BLOCK_MESSAGES = 1 << 13
+BLOCK_MESSAGES = 1 << 12
 #: texts masked at a time (bounds the temporaries of the regular expressions)
 CHUNK_MESSAGES = 1 << 16
 #: bits of the bitmap that pre-filters hash look-ups
@@ -173,10 +173,12 @@ def _as_large(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 #: for the masks of these positions in :data:`MASKS`, byte strings one of which a
-#: text must hold for the mask to change it (``True``: compared with ASCII letters
-#: lower-cased); the masks are applied only to the texts that hold one. The regular
-#: expressions are slow to say "no" (``(?i)\b`` or a class starts them), and most
-#: texts hold no link, ``@`` or ``^``.
+#: text must hold for the mask to change it (``True``: compared with bit 0x20 set in
+#: every byte of both, which lower-cases ASCII letters; RE2's ``(?i)`` also matches
+#: ``ſ`` for ``s`` and ``K`` for ``k``, so a needle never holds those letters); the
+#: masks are applied only to the texts that hold one. The regular expressions are
+#: slow to say "no" (``(?i)\b`` or a class starts them), and most texts hold no link,
+#: ``@`` or ``^``.
 MASK_NEEDS: dict[int, tuple[tuple[bytes, bool], ...]] = {
     0: ((b"://", False), (b"www.", True)),  # url
     1: ((b"@", False),),  # email
@@ -194,20 +196,25 @@ def _holding(texts: pa.Array, needles: tuple[tuple[bytes, bool], ...]) -> npt.ND
         return out
     offsets = np.frombuffer(offsets_buf, np.int64)[texts.offset : texts.offset + n + 1]
     data = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]]
-    folded = None
     for needle, fold in needles:
-        if fold and folded is None:
-            folded = data | np.uint8(0x20)  # A-Z to a-z; '.', ':', '/' stay themselves
-        d = folded if fold and folded is not None else data
-        k = len(needle)
-        if len(d) < k:
-            continue
-        at = d[: len(d) - k + 1] == needle[0]
-        for j in range(1, k):
-            at &= d[j : len(d) - k + 1 + j] == needle[j]
-        where = np.flatnonzero(at) + offsets[0]
-        out[np.searchsorted(offsets, where, side="right") - 1] = True
+        want = bytes(b | 0x20 for b in needle) if fold else needle
+        pos = _positions(data, want[0], fold)
+        pos = pos[pos + len(want) <= len(data)]
+        for j in range(1, len(want)):
+            got = data[pos + j]
+            pos = pos[((got | np.uint8(0x20)) if fold else got) == want[j]]
+        out[np.searchsorted(offsets, pos + offsets[0], side="right") - 1] = True
     return out
+
+
+def _positions(data: npt.NDArray[np.uint8], byte: int, fold: bool) -> npt.NDArray[np.int64]:
+    """Where ``byte`` is in ``data`` (with bit 0x20 set first when ``fold``)."""
+    found = []
+    for lo in range(0, len(data), _FOLD_BLOCK):  # temporaries that stay in the cache
+        part = data[lo : lo + _FOLD_BLOCK]
+        hit = ((part | np.uint8(0x20)) if fold else part) == byte
+        found.append(np.flatnonzero(hit) + lo)
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
 def _mask_part(texts: pa.Array) -> pa.Array:
@@ -235,9 +242,8 @@ def mask(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.concat_arrays(parts)
 
 
-#: every byte to itself, but the ASCII digits 1-9 to 0
-_FOLD_DIGITS = _BYTES.astype(np.uint8)
-_FOLD_DIGITS[ord("1") : ord("9") + 1] = ord("0")
+#: bytes folded at a time (temporaries that stay in the CPU cache)
+_FOLD_BLOCK = 1 << 20
 
 
 def fold_digits(texts: pa.Array) -> pa.Array:
@@ -256,7 +262,17 @@ def fold_digits(texts: pa.Array) -> pa.Array:
     validity, offsets, data = texts.buffers()
     if data is None or data.size == 0:
         return texts
-    folded = _FOLD_DIGITS[np.frombuffer(data, np.uint8)]
+    raw = np.frombuffer(data, np.uint8)
+    folded = np.empty_like(raw)
+    step = min(len(raw), _FOLD_BLOCK)
+    low, digit = np.empty(step, np.uint8), np.empty(step, np.bool_)
+    for lo in range(0, len(raw), step):  # blocks small enough for the CPU cache
+        part, m = raw[lo : lo + step], len(raw[lo : lo + step])
+        np.subtract(part, np.uint8(ord("1")), out=low[:m])
+        np.less(low[:m], np.uint8(9), out=digit[:m])  # '1'..'9' (uint8 wraps below)
+        np.bitwise_and(part, np.uint8(15), out=low[:m])  # a digit's value
+        np.multiply(low[:m], digit[:m].view(np.uint8), out=low[:m])
+        np.subtract(part, low[:m], out=folded[lo : lo + m])  # '5' - 5 = '0'
     buffers = [validity, offsets, pa.py_buffer(folded)]
     return pa.Array.from_buffers(texts.type, len(texts), buffers, texts.null_count, texts.offset)
 
