@@ -302,11 +302,13 @@ class DuckDBBackend(Backend):
         reading every row group its zone maps cannot rule out (the tables are not sorted
         by customer). ``IF NOT EXISTS``: cheap to call after every write session. Upserts
         and deletes keep an index up to date; a table rewritten with ``replace`` (lens
-        results) loses it, so call this after an analysis too."""
+        results) loses it, so call this after an analysis too. An empty table is left
+        alone: its first load is faster without an index to keep up, and a later call
+        indexes it."""
         present = set(self.tables())
         took: dict[str, float] = {}
         for table, column in lookups:
-            if table not in present:
+            if table not in present or self.count(table) == 0:
                 continue
             index = f"sawubona_lookup_{table}_{column}"
             t0 = time.perf_counter()
