@@ -111,3 +111,32 @@ def test_every_command_has_help_with_an_example() -> None:
     for cmd in ("ingest", "check", "tables", "quarantine", "export", "init", "demo"):
         res = run(cmd, "--help")
         assert res.returncode == 0 and "Example:" in res.stdout, cmd
+
+
+def test_ingest_and_analyze_index_what_portraits_look_up(tmp_path: Path) -> None:
+    """After `ingest` and `analyze`, every table a portrait looks rows up in has an index
+    on its lookup column (a portrait on a million customers would otherwise scan)."""
+    import duckdb
+
+    from sawubona.demo import generate
+    from sawubona.portrait import LOOKUPS
+
+    world = generate(tmp_path / "w", world="telco", size=300, seed=0)
+    db = tmp_path / "s.duckdb"
+    assert run("ingest", str(world.out_dir), "--store", str(db)).returncode == 0
+
+    def indexed() -> set[tuple[str, str]]:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            rows = con.sql("SELECT table_name, expressions FROM duckdb_indexes()").fetchall()
+            filled = {t for (t,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+            counts = {t: con.sql(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in filled}
+        finally:
+            con.close()
+        have = {(t, e.strip("[]'\" ")) for t, e in rows}
+        return {(t, c) for t, c in LOOKUPS if counts.get(t)} - have
+
+    missing_after_ingest = indexed()
+    assert not {t for t, _ in missing_after_ingest} & {"customers", "touchpoints", "journeys"}
+    assert run("analyze", "--store", str(db)).returncode == 0
+    assert indexed() == set()

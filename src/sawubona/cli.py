@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -88,10 +88,19 @@ def ingest(
             allow_orphans=allow_orphans,
             progress=update,
         )
+        _prepare_portraits(s, update)
     if as_json:
         _print_json(report.to_dict())
     else:
         console.render_ingest(report)
+
+
+def _prepare_portraits(s: sawubona.Store, update: Any) -> None:
+    """Index what portraits look rows up by, after a write (DuckDB; a no-op elsewhere)."""
+    from sawubona.portrait import prepare
+
+    update("indexing for portraits", None)
+    prepare(s)
 
 
 @app.command()
@@ -167,6 +176,7 @@ def analyze(
         overrides[key.strip()] = value.strip()
     with sawubona.open(store) as s, console.progress("analysing") as update:
         report = run_analyze(s, lens, as_of=as_of, settings=overrides, progress=update)
+        _prepare_portraits(s, update)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -418,6 +428,7 @@ def demo(
         with sawubona.open(store) as s:
             loaded = s.ingest(folder, progress=update)
             analysed = s.analyze(progress=update)
+            _prepare_portraits(s, update)
             from sawubona.report import write_report
 
             report_path = write_report(s, "sawubona-report.html")
