@@ -12,7 +12,10 @@ high-water mark between steps):
 * **gather** — the rows the derivation needs, read from the store (read-only);
 * **derive** — lens results → work items;
 * **first refresh** — into an empty worklist (every item new);
-* **second refresh** — the same items again (every item found, nothing changed);
+* **second refresh** — the same items again, a day later (every item found and
+  unchanged, but every row's ``last_seen_as_of`` is rewritten: the worst case of a
+  re-analysis);
+* **third refresh** — the same again (nothing to write);
 * **refresh of the store's worklist** — into a copy of the store's own
   ``<store>.work.sqlite`` (what ``analyze`` does on that store), if there is one;
 * **baseline** — SQLite alone: the same number of rows of the same values inserted with
@@ -136,8 +139,11 @@ def main() -> None:
         with work.Worklist(folder / "fresh.work.sqlite") as wl:
             with steps.step("first refresh"):
                 counts["first"] = wl.refresh(items, as_of)
+            later = as_of + dt.timedelta(days=1)
             with steps.step("second refresh"):
-                counts["second"] = wl.refresh(items, as_of)
+                counts["second"] = wl.refresh(items, later)
+            with steps.step("third refresh"):
+                counts["third"] = wl.refresh(items, later)
         if own.exists():
             copy = folder / "own.work.sqlite"
             shutil.copy(own, copy)
@@ -156,7 +162,13 @@ def main() -> None:
     load_after = os.getloadavg()
 
     base = steps.get("baseline")
-    refresh_steps = ("derive", "first refresh", "second refresh", "refresh of the store's worklist")
+    refresh_steps = (
+        "derive",
+        "first refresh",
+        "second refresh",
+        "third refresh",
+        "refresh of the store's worklist",
+    )
 
     def line(name: str) -> str:
         _, wall, cpu, peak = steps.get(name)

@@ -957,6 +957,11 @@ def test_derive_equals_the_reference_on_edge_cases(drop: tuple[str, ...], lookba
         wide = _retyped(wide, "giving_gifts", name, pa.large_string())
     _same_items(wide, T0, lookback)
     _same_items(_retyped(tables, "surveys", "score", pa.int64()), T0, lookback)
+    g = tables["giving_gifts"]  # one currency: money formatted once per distinct value
+    for currency in ("GBP", None):
+        one = pa.array([currency] * g.num_rows, pa.string())
+        same = g.set_column(g.column_names.index("currency"), "currency", one)
+        _same_items({**tables, "giving_gifts": same}, T0, lookback)
     _same_items(_retyped(tables, "drift_customers", "regular", pa.int8()), T0, lookback)
     # without some tables at all
     for gone in ("giving_gifts", "customers", "touch_messages", "drift_reasons"):

@@ -108,7 +108,7 @@ def gather(
         ]
         wanted = pc.unique(pa.chunked_array(chunks, ids.type).combine_chunks().drop_null())
         wanted = wanted.filter(pc.not_equal(wanted, ""))  # as `if v`: no null, no ''
-        out["customers"] = names.filter(pc.is_in(ids, value_set=wanted))
+        out["customers"] = names.filter(pc.is_in(ids, value_set=wanted).combine_chunks())
     return out
 
 

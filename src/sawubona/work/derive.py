@@ -39,7 +39,7 @@ import functools
 import json
 import json.encoder
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -400,9 +400,13 @@ def _col(t: pa.Table | None, name: str, *, required: bool = False) -> list[Any]:
 
 def _evidence(d: Mapping[str, list[Any]]) -> str:
     """``json.dumps(d, sort_keys=True)``; by hand (C escaping only) when all is text."""
-    if all(type(k) is str and all(type(v) is str for v in vs) for k, vs in d.items()):
-        return "{" + ", ".join(f"{_js(k)}: [{', '.join(map(_js, d[k]))}]" for k in sorted(d)) + "}"
-    return json.dumps(d, sort_keys=True)
+    for k, vs in d.items():
+        if type(k) is not str:
+            return json.dumps(d, sort_keys=True)
+        for v in vs:
+            if type(v) is not str:
+                return json.dumps(d, sort_keys=True)
+    return "{" + ", ".join(f"{_js(k)}: [{', '.join(map(_js, d[k]))}]" for k in sorted(d)) + "}"
 
 
 _js = json.encoder.encode_basestring_ascii  # what json.dumps makes of a str (ensure_ascii)
@@ -437,6 +441,14 @@ def _typed(t: pa.Table, name: str, types: tuple[pa.DataType, ...]) -> pa.Chunked
         return pa.chunked_array([pa.nulls(t.num_rows, types[0])], types[0])
     column = t.column(name)
     return column if column.type in types else None
+
+
+def _where(t: pa.Table, mask: pa.ChunkedArray | pa.Array) -> pa.Table:
+    """The rows of ``t`` where ``mask`` is true (a mask in one piece: filtering by a mask
+    chunked unlike the table is several times slower)."""
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    return t.filter(mask)
 
 
 def _truthy(a: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -483,7 +495,7 @@ def _rows_where(
     if t is None:
         return []
     keep = None if mask is None or not t.num_rows else mask(t)
-    return (t if keep is None else t.filter(keep)).to_pylist()
+    return (t if keep is None else _where(t, keep)).to_pylist()
 
 
 def _drift_mask(t: pa.Table) -> pa.ChunkedArray | None:
@@ -534,6 +546,16 @@ class _Money:
         return text
 
 
+def _each_distinct(column: pa.ChunkedArray, text: Callable[[Any], str]) -> pa.Array:
+    """``text(v)`` for each value of a float64 column (a null is None), called once per
+    distinct value — distinct to the bit, so that 0.0 and -0.0 stay apart."""
+    bits = column.combine_chunks().view(pa.int64())
+    codes = pc.dictionary_encode(bits)
+    distinct = codes.dictionary.view(pa.float64()).to_pylist()
+    texts = pa.array([text(v) for v in distinct], pa.string())
+    return pc.fill_null(texts.take(codes.indices), text(None))
+
+
 def _gift_item(g: Mapping[str, Any], out: Items, money: _Money) -> None:
     """One gift that is not a best plan, from its row."""
     cid, kind = g["customer_id"], g["kind"]
@@ -582,23 +604,30 @@ def _gift_columns(g: pa.Table, money: _Money) -> Items | None:
     stable = pc.if_else(has_plan, plan, pc.if_else(_truthy(source), source, gid))
     name = pc.replace_substring(kind, "_", " ")
     value = pc.if_else(pc.is_nan(value), pa.scalar(None, pa.float64()), value)  # as _num
-    values, currencies = value.to_pylist(), currency.to_pylist()
-    confidences = [(x if x == x else None) or 0 for x in confidence.to_pylist()]  # _num(x) or 0
-    shown: dict[float, str] = {x: f"{x:.2f}" for x in set(confidences)}
     n = g.num_rows
+    if n and pc.count_distinct(currency, mode="all").as_py() == 1:
+        one = currency[0].as_py()
+        shown = _each_distinct(value, lambda v: money(v, one))
+    else:
+        shown = pa.array(list(map(money, value.to_pylist(), currency.to_pylist())), pa.string())
+    why = pc.binary_join_element_wise(
+        name,
+        " worth ",
+        shown,
+        " ",
+        pc.if_else(pc.fill_null(recurring, False), "a year", "once"),
+        " to the customer (confidence ",
+        _each_distinct(confidence, lambda x: f"{(x if x == x else None) or 0:.2f}"),
+        ")",
+        "",
+    )
     out = Items()
     out.key = pc.binary_join_element_wise("gift", kind, cid, stable, ":").to_pylist()
     out.kind = ["gift"] * n
     out.subkind = kind.to_pylist()
     out.customer_id = cid.to_pylist()
     out.title = pc.binary_join_element_wise("Give: ", name, "").to_pylist()
-    out.why = [
-        f"{k} worth {money(v, c)} {'a year' if r else 'once'} to the customer "
-        f"(confidence {shown[x]})"
-        for k, v, c, r, x in zip(
-            name.to_pylist(), values, currencies, recurring.to_pylist(), confidences, strict=True
-        )
-    ]
+    out.why = why.to_pylist()
     out.wording = pc.fill_null(message, "").to_pylist()
     medium = pc.if_else(pc.greater_equal(pc.fill_null(value, 0.0), 50.0), "medium", "low")
     out.urgency = pc.if_else(pc.equal(kind, "owed_credit"), "high", medium).to_pylist()
@@ -606,8 +635,8 @@ def _gift_columns(g: pa.Table, money: _Money) -> Items | None:
     out.cause = pc.if_else(has_plan, with_plan, name).to_pylist()
     out.at = [None] * n
     out.team = [None] * n
-    out.value = values
-    out.currency = currencies
+    out.value = value.to_pylist()
+    out.currency = currency.to_pylist()
     out.evidence = pc.binary_join_element_wise('{"giving_gifts": ["', gid, '"]}', "").to_pylist()
     return out
 
@@ -633,9 +662,13 @@ def _gifts(
         plain = pc.fill_null(pc.match_substring_regex(gid, _PLAIN_JSON), False)
         usual = pc.and_(pc.and_(_truthy(kind), pc.is_valid(cid)), plain)
         fast, slow = pc.and_(chosen, usual), pc.and_(chosen, pc.invert(usual))
-        items = _gift_columns(g.filter(fast), money)
+        used: tuple[str, ...] = ("kind", "customer_id", "gift_id", "plan_id", "source_ids")
+        used += ("currency", "message", "value_per_year", "confidence", "recurring")
+        items = _gift_columns(
+            _where(g.select([c for c in used if c in g.column_names]), fast), money
+        )
         if items is not None:
-            rest = g.filter(slow).to_pylist()
+            rest = _where(g, slow).to_pylist()
             if not rest:
                 out.extend(items)
             else:  # the unusual rows row by row, in their places
@@ -648,7 +681,10 @@ def _gifts(
                         out.append_from(items, n)
                     else:
                         _gift_item(rest[n], out, money)
-            for r in g.filter(is_best).to_pylist():
+            wanted: tuple[str, ...] = ("customer_id", "kind", "current_plan_id", "plan_id")
+            wanted += ("value_per_year", "currency", "message", "gift_id")
+            best_rows = _where(g.select([c for c in wanted if c in g.column_names]), is_best)
+            for r in best_rows.to_pylist():
                 best.setdefault((r["customer_id"], r.get("current_plan_id") or ""), []).append(r)
             return best
     for r in g.to_pylist():
@@ -702,7 +738,7 @@ def _owed_by_promise(g: pa.Table | None) -> dict[Any, dict[str, Any]]:
         return {}
     kind = g.column("kind")
     if kind.type in _TEXT:
-        g = g.filter(pc.fill_null(pc.equal(kind, "owed_credit"), False))
+        g = _where(g, pc.fill_null(pc.equal(kind, "owed_credit"), False))
     return {
         r["source_ids"]: r
         for r in g.to_pylist()
@@ -716,7 +752,7 @@ def _names(customers: pa.Table | None, wanted: set[Any]) -> dict[Any, Any]:
         return {}
     keep = _among(customers.column("customer_id"), wanted)
     if keep is not None:
-        customers = customers.filter(keep)
+        customers = _where(customers, keep)
     return dict(
         zip(_col(customers, "customer_id", required=True), _col(customers, "name"), strict=True)
     )
