@@ -311,6 +311,8 @@ class Worklist:
     def _load_incoming(self, cols: Items) -> None:
         """The items into ``work_scratch.work_incoming`` (``seq``: their order), many rows
         a statement (fewer calls into SQLite than one ``executemany`` row at a time)."""
+        if len(set(cols.key)) < len(cols.key):  # refused, as inserting it twice would be
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: work_items.dedup_key")
         con = self._con
         con.execute(_INCOMING)
         names = ", ".join(_INCOMING_COLUMNS)
@@ -345,10 +347,6 @@ class Worklist:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        # a key twice is refused, as inserting it twice into work_items would be
-        con.execute(
-            "CREATE UNIQUE INDEX work_scratch.work_incoming_key ON work_incoming (dedup_key)"
-        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -659,10 +657,6 @@ CREATE TABLE work_scratch.work_incoming (
 )"""
 #: What an analysis may change on an item it finds again; any difference is an update.
 _COMPARED = ("why", "wording", "evidence", "value", "urgency", "team", "cause", "event_at")
-_NOT_INCOMING = (
-    "NOT EXISTS (SELECT 1 FROM work_scratch.work_incoming i "
-    "WHERE i.dedup_key = work_items.dedup_key)"
-)
 
 
 def _merge(
@@ -716,7 +710,8 @@ def _merge(
     )
     con.execute(
         "INSERT INTO work_scratch.work_gone SELECT rowid, item_id, state FROM work_items "
-        f"WHERE state IN ('open', 'assigned') AND {_NOT_INCOMING}"
+        "WHERE state IN ('open', 'assigned') AND rowid NOT IN "
+        "(SELECT wrow FROM work_scratch.work_outcome WHERE wrow IS NOT NULL)"
     )
     con.execute(
         "INSERT INTO work_events (item_id, event, from_state, to_state, who, at, note) "
@@ -731,16 +726,22 @@ def _merge(
         (now,),
     ).rowcount
     fields = ", ".join(c for c in _COMPARED)
+    con.execute(
+        "CREATE TABLE work_scratch.work_changed AS SELECT o.wrow AS wrow, "
+        + ", ".join(f"i.{c} AS {c}" for c in _COMPARED)
+        + " FROM work_scratch.work_outcome o JOIN work_scratch.work_incoming i "
+        "ON i.seq = o.seq WHERE o.outcome IN ('updated', 'reopened')"
+    )
+    con.execute("CREATE UNIQUE INDEX work_scratch.work_changed_row ON work_changed (wrow)")
     picked = ", ".join(
-        "COALESCE(i.team, work_items.team)" if c == "team" else f"i.{c}" for c in _COMPARED
+        "COALESCE(c.team, work_items.team)" if c == "team" else f"c.{c}" for c in _COMPARED
     )
     con.execute(
-        f"UPDATE work_items SET ({fields}) = (SELECT {picked} FROM work_scratch.work_incoming i "
-        "WHERE i.dedup_key = work_items.dedup_key), "
+        f"UPDATE work_items SET ({fields}) = (SELECT {picked} FROM work_scratch.work_changed c "
+        "WHERE c.wrow = work_items.rowid), "
         "state = CASE WHEN state = 'expired' THEN 'open' ELSE state END, "
         "last_seen_as_of = ?, updated_at = ?, version = version + 1 "
-        "WHERE rowid IN (SELECT wrow FROM work_scratch.work_outcome "
-        "WHERE outcome IN ('updated', 'reopened'))",
+        "WHERE rowid IN (SELECT wrow FROM work_scratch.work_changed)",
         (stamp, now),
     )
     con.execute(

@@ -701,35 +701,42 @@ def _best_plans(
     best: Mapping[tuple[str, str], list[dict[str, Any]]], out: Items, money: _Money
 ) -> None:
     """One item per customer and current plan: the cheapest plan's message, others named."""
+    key, why, wording, urgency, cause = out.key, out.why, out.wording, out.urgency, out.cause
+    value_of, currency_of, evidence = out.value, out.currency, out.evidence
+    n = len(best)
     for (cid, current), group in best.items():
         group.sort(
             key=lambda g: (g["kind"] != "best_plan_cheaper", -(_num(g.get("value_per_year")) or 0))
         )
         best_gift = group[0]
         value, currency = _num(best_gift.get("value_per_year")), best_gift.get("currency")
-        why = (
+        text = (
             f"{best_gift.get('plan_id')} would have cost less than {current or 'their plan'} "
             f"in most months: {money(value, currency)} a year"
         )
         for other in group[1:]:
-            why += (
+            text += (
                 f"; like for like: {other.get('plan_id')} "
                 f"({money(_num(other.get('value_per_year')), currency)} a year)"
             )
-        out.append(
-            key=f"gift:best_plan:{cid}:{current}",
-            kind="gift",
-            subkind="best_plan",
-            customer_id=cid,
-            title="Give: a cheaper plan that fits",
-            why=why,
-            wording=best_gift.get("message") or "",
-            urgency="medium" if (value or 0) >= 50 else "low",
-            cause=f"best plan · on {current or '(unknown plan)'}",
-            value=value,
-            currency=currency,
-            evidence=_evidence({"giving_gifts": [g["gift_id"] for g in group]}),
-        )
+        ids = [g["gift_id"] for g in group]
+        key.append(f"gift:best_plan:{cid}:{current}")
+        out.customer_id.append(cid)
+        why.append(text)
+        wording.append(best_gift.get("message") or "")
+        urgency.append("medium" if (value or 0) >= 50 else "low")
+        cause.append(f"best plan · on {current or '(unknown plan)'}")
+        value_of.append(value)
+        currency_of.append(currency)
+        if all(type(i) is str for i in ids):
+            evidence.append('{"giving_gifts": [' + ", ".join(map(_js, ids)) + "]}")
+        else:
+            evidence.append(_evidence({"giving_gifts": ids}))
+    out.kind.extend(["gift"] * n)
+    out.subkind.extend(["best_plan"] * n)
+    out.title.extend(["Give: a cheaper plan that fits"] * n)
+    out.at.extend([None] * n)
+    out.team.extend([None] * n)
 
 
 def _owed_by_promise(g: pa.Table | None) -> dict[Any, dict[str, Any]]:
@@ -738,6 +745,8 @@ def _owed_by_promise(g: pa.Table | None) -> dict[Any, dict[str, Any]]:
         return {}
     kind = g.column("kind")
     if kind.type in _TEXT:
+        used = ("kind", "source_ids", "source_table", "message", "value_per_year", "currency")
+        g = g.select([c for c in used if c in g.column_names])
         g = _where(g, pc.fill_null(pc.equal(kind, "owed_credit"), False))
     return {
         r["source_ids"]: r
