@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--store", type=Path, required=True, help="a COPY of an analysed store")
     ap.add_argument("--as-of", help="as_of of the refresh (default: the store worklist's last)")
     ap.add_argument("--tmp", type=Path, help="where to make the worklists (default: beside)")
+    ap.add_argument("--label", default="", help="added to the RESULTS.md title (e.g. the code)")
     ap.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = ap.parse_args()
 
@@ -197,7 +198,10 @@ def main() -> None:
         print(x)
     if not args.no_record:
         command = "python bench/bench_worklist.py " + shlex.join(sys.argv[1:])
-        append_result("worklist refresh: gather, derive, refresh", command, lines)
+        title = "worklist refresh: gather, derive, refresh" + (
+            f" ({args.label})" if args.label else ""
+        )
+        append_result(title, command, lines)
 
 
 if __name__ == "__main__":
