@@ -117,11 +117,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lens", action="append", help="only these lenses (default: every lens)")
     ap.add_argument("--no-all", action="store_true", help="skip the all-lenses run")
+    ap.add_argument("--only-all", action="store_true", help="only the all-lenses run")
     ap.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = ap.parse_args()
     worlds = args.world or ["telco", "shop"]
     sizes = args.size or ["medium", "large"]
-    lenses = args.lens or list(available())
+    lenses = [] if args.only_all else args.lens or list(available())
     load = os.getloadavg()
 
     figures: dict[tuple[str, str], dict[str, Any]] = {}
