@@ -803,7 +803,9 @@ def derive_items(
     reasons_rows = _rows_where(
         tables, "drift_reasons", lambda t: _among(t.column("customer_id"), drifting)
     )
-    wanted = {r["customer_id"] for rows in (make_right, at_risk, drift, journeys) for r in rows}
+    # .get: a row the loops below skip may lack the column (a hand-made result table)
+    wanted = {r.get("customer_id") for rows in (make_right, at_risk, drift, journeys) for r in rows}
+    wanted.discard(None)
     names = _names(tables.get("customers"), wanted | surveyed)
     owed_by_promise = _owed_by_promise(tables.get("giving_gifts"))
     make_right_ids = {
