@@ -145,3 +145,17 @@ def test_real_data_reads_the_same_both_ways(
     assert files
     taken = [same_both_ways(p, monkeypatch) for p in files]
     assert all(taken)  # every real export is well-formed, so every one goes the fast way
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7])
+def test_record_lines_do_not_depend_on_the_block_size(
+    block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks may cut a CRLF, a quoted field or a blank line anywhere."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b'a,b\r\n\r\n1,"x\r\ny"\r\n\n2,""""\r\n\r\n3,4')
+    whole = readers.record_lines(path)
+    assert whole[0].tolist() == [1, 3, 6, 8] and whole[1]
+    monkeypatch.setattr(readers, "SCAN_BLOCK", block)
+    small = readers.record_lines(path)
+    assert small[0].tolist() == whole[0].tolist() and small[1] == whole[1]

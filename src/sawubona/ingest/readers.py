@@ -389,6 +389,7 @@ def record_lines(path: Path) -> tuple[npt.NDArray[np.int64], bool]:
     record_start = 0  # byte where the current record starts
     start_line = 1
     offset = 0
+    last = 0  # the previous block's last byte
     with path.open("rb") as fh:
         while True:
             block = fh.read(SCAN_BLOCK)
@@ -404,15 +405,15 @@ def record_lines(path: Path) -> tuple[npt.NDArray[np.int64], bool]:
                 rec_start = np.r_[record_start, offset + ends[:-1] + 1]
                 rec_line = np.r_[start_line, line_no[:-1] + 1]
                 size = offset + ends - rec_start
-                blank = (size == 0) | (
-                    (size == 1) & (_byte_at(path, block, offset, ends - 1) == 13)
-                )
+                before_end = np.where(ends > 0, b[np.maximum(ends - 1, 0)], last)
+                blank = (size == 0) | ((size == 1) & (before_end == 13))
                 starts.append(rec_line[~blank].astype(np.int64))
                 record_start = int(offset + ends[-1] + 1)
                 start_line = int(line_no[-1] + 1)
             quotes += len(q)
             lines += len(lf)
             offset += len(block)
+            last = int(b[-1])
     if offset > record_start:  # a last record without a line feed
         with path.open("rb") as fh:
             fh.seek(record_start)
@@ -421,21 +422,6 @@ def record_lines(path: Path) -> tuple[npt.NDArray[np.int64], bool]:
             starts.append(np.array([start_line], np.int64))
     out = np.concatenate(starts) if starts else np.zeros(0, np.int64)
     return out, quotes % 2 == 0
-
-
-def _byte_at(
-    path: Path, block: bytes, offset: int, where: npt.NDArray[np.int64]
-) -> npt.NDArray[np.uint8]:
-    """The byte at block position ``where`` (the previous block's last byte for -1)."""
-    b = np.frombuffer(block, np.uint8)
-    out = np.zeros(len(where), np.uint8)
-    inside = where >= 0
-    out[inside] = b[where[inside]]
-    if (~inside).any() and offset > 0:
-        with path.open("rb") as fh:
-            fh.seek(offset - 1)
-            out[~inside] = fh.read(1)[0]
-    return out
 
 
 def _read_csv_fast(
