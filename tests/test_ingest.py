@@ -424,3 +424,50 @@ def test_column_spellings_are_recognised(tmp_path: Path, store: sawubona.Store) 
     balanced(report)
     assert store.count("journeys") == 1
     assert store.table("journeys").to_pandas()["kind"].tolist() == ["order"]
+
+
+def test_parquet_numbers_that_fail_keep_their_text(tmp_path: Path, store: sawubona.Store) -> None:
+    # A typed Parquet column is kept as it is and made text only for the rows quarantined:
+    # the reasons and raw copies must read as the number's text, as for CSV.
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS)
+    pq.write_table(
+        pa.table(
+            {
+                "journey_id": ["j1", "j2", "j3", "j4", "j5"],
+                "customer_id": ["c1", "c1", None, "c1", "c1"],
+                "kind": ["order"] * 5,
+                "started_at": ["2024-01-01"] * 5,
+                "value": pa.array([float("nan"), float("inf"), 12.5, 7.25, -3.0], pa.float64()),
+            }
+        ),
+        d / "journeys.parquet",
+    )
+    report = store.ingest(d)
+    balanced(report)
+    assert store.count("journeys") == 1
+    q = {r["line"]: r for r in quarantine(store, "journeys")}
+    assert sorted(q) == [1, 2, 3, 5]
+    assert q[1]["rule"] == "type" and q[1]["reason"].startswith("value 'nan' is not an amount")
+    assert q[2]["rule"] == "type" and q[2]["reason"].startswith("value 'inf' is not an amount")
+    assert q[3]["rule"] == "required" and q[3]["column_name"] == "customer_id"
+    assert '"value":"12.5"' in q[3]["raw"] and '"value":"nan"' in q[1]["raw"]
+    assert q[5]["rule"] == "range" and q[5]["reason"] == "value -3.0 is below 0"
+
+
+def test_duplicates_found_whatever_the_key_columns(tmp_path: Path, store: sawubona.Store) -> None:
+    # duplicate keys are found by a hash of the key first; every repeat must still be caught
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS)
+    write(
+        d,
+        "subscriptions.csv",
+        "customer_id,plan_id,started_at\nc1,p1,2024-01-01\nc1,p1,2024-01-02\n"
+        "c1,p1,2024-01-01\nc2,p1,2024-01-01\nc2,p1,2024-01-01\n",
+    )
+    write(d, "plans.csv", "plan_id,name,monthly_fee\np1,basic,10\n")
+    report = store.ingest(d)
+    balanced(report)
+    assert store.count("subscriptions") == 3
+    q = sorted((r["line"], r["rule"]) for r in quarantine(store, "subscriptions"))
+    assert q == [(2, "duplicate"), (5, "duplicate")]

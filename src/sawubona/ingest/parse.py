@@ -228,9 +228,59 @@ class Parsed:
     #: False when the value cannot fail to parse (text kept as text, typed timestamps…):
     #: validation then keeps no separate raw copy of the column.
     can_fail: bool = True
+    #: What validation keeps as the raw copy when the value can fail: ``raw`` itself for
+    #: text; for a typed column (Parquet numbers) the value as it is, made text by
+    #: :meth:`as_text` only for the rows quarantined (a cast of every row costs more).
+    kept: str | None = None
+    text_of_kept: str = "{}"
+
+    def keep(self) -> str:
+        """The expression kept as the raw copy of the column."""
+        return self.kept if self.kept is not None else self.raw
+
+    def as_text(self, kept: str) -> str:
+        """The raw text, from the kept copy named ``kept`` (equals ``raw`` row for row)."""
+        return self.text_of_kept.replace("{}", kept)
 
 
 def column_expr(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    column: str,
+    duck_type: str,
+    logical: str,
+    *,
+    date_format: str | None = None,
+    decimal: str | None = None,
+    timezone: str = "UTC",
+    lower: bool = False,
+) -> Parsed:
+    """Build the raw and parsed expressions for staged ``column`` of type ``duck_type``."""
+    p = _column_expr(
+        con,
+        view,
+        column,
+        duck_type,
+        logical,
+        date_format=date_format,
+        decimal=decimal,
+        timezone=timezone,
+        lower=lower,
+    )
+    if not _is_text(duck_type):
+        p.kept = q(column)
+        p.text_of_kept = _text_of(duck_type)
+    return p
+
+
+def _text_of(duck_type: str) -> str:
+    """The raw text of a typed value ``{}`` (see :func:`column_expr`)."""
+    if duck_type.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        return "CASE WHEN isfinite({}) THEN CAST({} AS VARCHAR) ELSE CAST({} AS VARCHAR) END"
+    return "CAST({} AS VARCHAR)"
+
+
+def _column_expr(
     con: duckdb.DuckDBPyConnection,
     view: str,
     column: str,
@@ -248,12 +298,8 @@ def column_expr(
     dt = duck_type.upper()
     if text:
         raw = _clean(src)
-    elif dt in ("DOUBLE", "FLOAT", "REAL"):
-        raw = (
-            f"CASE WHEN isfinite({src}) THEN CAST({src} AS VARCHAR) ELSE CAST({src} AS VARCHAR) END"
-        )
-    else:
-        raw = f"CAST({src} AS VARCHAR)"
+    else:  # a typed value: its text (NULL exactly where the value is NULL)
+        raw = _text_of(dt).replace("{}", src)
 
     if logical == "string":
         if text:

@@ -131,10 +131,15 @@ def validate(
     ]
     if has_raw:
         select.append('"_raw"')
-    kept_raw = {name for name, p in parsed.items() if p.can_fail and p.how != "absent"}
+    # the raw copy of each column whose parse can fail → its text, from that copy
+    kept_raw = {
+        name: p.as_text(q("r__" + name))
+        for name, p in parsed.items()
+        if p.can_fail and p.how != "absent"
+    }
     for c in table.columns:
         if c.name in kept_raw:
-            select.append(f"{parsed[c.name].raw} AS {q('r__' + c.name)}")
+            select.append(f"{parsed[c.name].keep()} AS {q('r__' + c.name)}")
         select.append(f"{parsed[c.name].value} AS {q(c.name)}")
     checks = _row_checks(table, now, kept_raw)
     cond_sql = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _, _) in enumerate(checks))
@@ -149,9 +154,16 @@ def validate(
     keys = ", ".join(q(k) for k in table.key)
     values = ", ".join(q(c) for c in table.column_names)
     dupkeys = staging.fresh(f"{table.name}_dupkeys")
+    # Grouping one 64-bit hash of the key costs less than grouping the key's columns; equal
+    # keys hash alike, so no hash seen twice means no key seen twice (the usual case).
+    # Otherwise (a repeat, or a collision) the keys themselves are grouped.
+    repeats = con.execute(
+        f"SELECT count(*) FROM (SELECT hash({keys}) AS _kh FROM {q(checked)} "
+        f"WHERE _err IS NULL GROUP BY _kh HAVING count(*) > 1)"
+    ).fetchall()[0][0]
     con.execute(
         f"CREATE TEMP TABLE {q(dupkeys)} AS SELECT {keys} FROM {q(checked)} "
-        f"WHERE _err IS NULL GROUP BY {keys} HAVING count(*) > 1"
+        + (f"WHERE _err IS NULL GROUP BY {keys} HAVING count(*) > 1" if repeats else "WHERE false")
     )
     dedup = staging.fresh(f"{table.name}_dedup")
     con.execute(
@@ -185,7 +197,8 @@ def validate(
     ref_case = " ".join(f"WHEN {cond} THEN {j}" for j, (_, _, cond) in enumerate(ref_conds))
     ref_err = f"CASE {ref_case} END" if ref_conds else "CAST(NULL AS INTEGER)"
     final = staging.fresh(f"{table.name}_final")
-    if _clean(con, checked, dupkeys, ref_joins, [cond for _, _, cond in ref_conds]):
+    clean = _clean(con, checked, dupkeys, ref_joins, [cond for _, _, cond in ref_conds])
+    if clean:
         # the common case — no key seen twice, no orphan — needs no second copy of the rows:
         # the checked rows with the duplicate and reference columns empty
         con.execute(
@@ -209,11 +222,14 @@ def validate(
     cols = ", ".join(q(c) for c in table.column_names)
     ok = "_err IS NULL AND (_n = 1 OR _rank_last = 1) AND _ref_err IS NULL"
     valid = staging.fresh(f"{table.name}_valid")
+    # the checked rows are stored in _rid order, and a filter keeps it (insertion order is
+    # preserved): only the joined table needs sorting back
+    order = "" if clean else " ORDER BY _rid"
     con.execute(
         f"""CREATE TEMP VIEW {q(valid)} AS
             SELECT {cols}, _file || ':' || CAST(_line AS VARCHAR) AS _source,
                    {now_sql} AS _ingested_at
-            FROM {q(final)} WHERE {ok} ORDER BY _rid"""
+            FROM {q(final)} WHERE {ok}{order}"""
     )
     reason_case = " ".join(f"WHEN {i} THEN {reason}" for i, (_, _, _, reason) in enumerate(checks))
     rule_case = " ".join(f"WHEN {i} THEN {lit(rule)}" for i, (_, rule, _, _) in enumerate(checks))
@@ -232,7 +248,7 @@ def validate(
         else (
             "CAST(to_json(struct_pack("
             + ", ".join(
-                f"{q(c)} := {q('r__' + c) if c in kept_raw else q(c)}" for c in table.column_names
+                f"{q(c)} := {kept_raw[c] if c in kept_raw else q(c)}" for c in table.column_names
             )
             + ")) AS VARCHAR)"
         )
@@ -274,11 +290,12 @@ def _null(logical: str) -> str:
 
 
 def _row_checks(
-    table: schema.Table, now: dt.datetime, kept_raw: set[str]
+    table: schema.Table, now: dt.datetime, kept_raw: dict[str, str]
 ) -> list[tuple[str, str, str | None, str]]:
     """(condition, rule, column, reason expression) in the order they are applied.
 
-    ``kept_raw`` names the columns whose raw text was kept (their parse can fail).
+    ``kept_raw`` maps the columns whose raw value was kept (their parse can fail) to the
+    expression of its text.
     """
     checks: list[tuple[str, str, str | None, str]] = [
         ("_reject IS NOT NULL", "adapter", None, "_reject")
@@ -308,7 +325,7 @@ def _row_checks(
                 f"{q('r__' + c.name)} IS NOT NULL AND {q(c.name)} IS NULL",
                 "type",
                 c.name,
-                f"{lit(c.name + ' ')} || {_show(q('r__' + c.name))} || "
+                f"{lit(c.name + ' ')} || {_show(kept_raw[c.name])} || "
                 f"{lit(f' is not {word}{hint}')}",
             )
         )
