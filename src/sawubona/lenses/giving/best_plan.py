@@ -35,7 +35,6 @@ from sawubona.lenses.giving.common import (
     gifts_table,
     money,
     month_floor,
-    month_index,
     share_confidence,
     to_json,
 )
@@ -84,21 +83,37 @@ def current_subscriptions(ctx: Context, tariffs: Tariffs) -> ir.Table:
 
 
 def monthly_usage(ctx: Context, current: ir.Table, tariffs: Tariffs, window: Window) -> ir.Table:
-    """Use per customer × period × metric on the customer's current plan, in the window."""
+    """Use rows on the customer's current plan in the window, as positions.
+
+    ``current`` carries ``_row``, each customer's position (0-based) in the customer
+    array. One row per usage row (not summed: :func:`densify` adds them up), each as
+    small integers — customer position ``ci``, month ``mi`` (months since
+    ``window.first``), metric ``ki`` (position in ``tariffs.metrics``) — and
+    ``quantity``. Integers instead of the customer id and text keys keep the transfer
+    from the engine small.
+    """
     u = ctx.data.until("usage")
     u = u.filter(
         (u.period_start >= window.first)
         & (u.period_start <= window.last_start)
         & u.metric.isin(list(tariffs.metrics))
     )
-    cur = current.select("customer_id", _plan="plan_id", _start="started_at", _end="ended_at")
+    cur = current.select(
+        "customer_id", "_row", _plan="plan_id", _start="started_at", _end="ended_at"
+    )
     j = u.join(cur, "customer_id")
     # the billing record's plan when there is one (Megaline bills some use after churn_date),
     # else the periods that lie inside the subscription
     inside = (j.period_start >= j._start) & (j._end.isnull() | (j.period_start < j._end))
     j = j.filter(ibis.ifelse(j.plan_id.isnull(), inside, j.plan_id == j._plan))
-    return j.group_by(["customer_id", "period_start", "metric"]).aggregate(
-        quantity=j.quantity.sum()
+    first = window.first
+    month = (j.period_start.year() - first.year) * 12 + (j.period_start.month() - first.month)
+    metric = ibis.cases(*[(j.metric == m, k) for k, m in enumerate(tariffs.metrics)])
+    return j.select(
+        ci=j._row.cast("int32"),
+        mi=month.cast("int16"),
+        ki=metric.cast("int16"),
+        quantity=j.quantity.cast("float64"),
     )
 
 
@@ -114,20 +129,20 @@ class Dense:
 
 
 def densify(customers: pa.Table, long: pa.Table, tariffs: Tariffs, window: Window) -> Dense:
-    """Long usage rows → a dense ``customers × months × metrics`` array."""
+    """Usage rows (:func:`monthly_usage`) → a dense ``customers × months × metrics`` array.
+
+    Rows of the same customer, month and metric add up; a month with any row is observed.
+    """
     c = customers.num_rows
     m, k = window.months, len(tariffs.metrics)
     usage = np.zeros((c, m, k))
     observed = np.zeros((c, m), bool)
     if long.num_rows:
-        ids = customers.column("customer_id").combine_chunks()
-        ci = np.asarray(pc.index_in(long.column("customer_id"), value_set=ids).fill_null(-1))
-        mi = month_index(long.column("period_start"), window.first)
-        ki = np.asarray(
-            pc.index_in(long.column("metric"), value_set=pa.array(tariffs.metrics)).fill_null(-1)
-        )
+        ci = np.asarray(long.column("ci"), dtype=np.int64)
+        mi = np.asarray(long.column("mi"), dtype=np.int64)
+        ki = np.asarray(long.column("ki"), dtype=np.int64)
         q = np.asarray(long.column("quantity").fill_null(0.0), dtype=float)
-        ok = (ci >= 0) & (ki >= 0) & (mi >= 0) & (mi < m)
+        ok = (ci >= 0) & (ci < c) & (ki >= 0) & (ki < k) & (mi >= 0) & (mi < m)
         ci, mi, ki, q = ci[ok], mi[ok], ki[ok], q[ok]
         _scatter_add(usage, ci, mi, ki, q)
         observed[ci, mi] = True
@@ -158,7 +173,9 @@ def run(ctx: Context, tariffs: Tariffs) -> BestPlan:
     s = ctx.settings
     window = Window.at(ctx.as_of, int(s["history_months"]), int(s["min_period_days"]))
     current = current_subscriptions(ctx, tariffs)
-    customers = current.order_by("customer_id").to_pyarrow()
+    # each customer's position in the arrays, numbered by the engine in customer_id order
+    current = current.mutate(_row=ibis.row_number().over(order_by="customer_id"))
+    customers = current.order_by("_row").drop("_row").to_pyarrow()
     long = monthly_usage(ctx, current, tariffs, window).to_pyarrow()
     dense = densify(customers, long, tariffs, window)
     cmp = compare(

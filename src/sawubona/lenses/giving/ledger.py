@@ -13,14 +13,15 @@ organisation can say which it is). By default:
 
 Per customer and month (``giving_ledger``) and per month overall
 (``giving_ledger_months``): gifts and asks (counts), money given and taken
-(``actions.amount``), and the ratios. The aggregation is one Ibis expression, so
-it runs where the data lives.
+(``actions.amount``), and the ratios. The customer × month aggregation is one
+Ibis expression, so it runs where the data lives; the month and customer totals
+are summed from its rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import numpy as np
@@ -99,7 +100,8 @@ def run(ctx: Context) -> Ledger:
         return Ledger(empty, empty, empty, empty, [])
     give, take = ev.side == "give", ev.side == "take"
     ev = ev.mutate(month=ev.at.truncate("M"))
-    per_month = (
+    # two passes over the events; the month and customer totals are sums of the first
+    table = (
         ev.group_by(["customer_id", "month"])
         .aggregate(
             gifts=give.sum().cast("int64"),
@@ -109,19 +111,6 @@ def run(ctx: Context) -> Ledger:
             money_taken=ibis.ifelse(take, ev.amount, 0.0).sum(),
         )
         .order_by(["customer_id", "month"])
-    )
-    table = per_month.to_pyarrow()
-    overall = (
-        ev.group_by("month")
-        .aggregate(
-            customers=ev.customer_id.nunique(),
-            gifts=give.sum().cast("int64"),
-            asks=take.sum().cast("int64"),
-            unclear=(ev.side == "unclear").sum().cast("int64"),
-            money_given=ibis.ifelse(give, ev.amount, 0.0).sum(),
-            money_taken=ibis.ifelse(take, ev.amount, 0.0).sum(),
-        )
-        .order_by("month")
         .to_pyarrow()
     )
     kinds = (
@@ -130,23 +119,42 @@ def run(ctx: Context) -> Ledger:
         .order_by(["side", "source", "kind"])
         .to_pyarrow()
     )
-    cust = (
-        per_month.group_by("customer_id")
-        .aggregate(
-            gifts=per_month.gifts.sum(),
-            asks=per_month.asks.sum(),
-            money_given=per_month.money_given.sum(),
-            money_taken=per_month.money_taken.sum(),
-        )
-        .order_by("customer_id")
-        .to_pyarrow()
-    )
+    sums = ["gifts", "asks", "unclear", "money_given", "money_taken"]
+    # a customer-month row per customer seen that month: its rows with an id are the customers
+    known = table.filter(pc.is_valid(table.column("customer_id")))
+    counted = known.group_by("month").aggregate([("customer_id", "count")])
+    overall = _sums(table, "month", sums).join(counted, "month").sort_by("month")
+    customers = pc.fill_null(overall.column("customer_id_count"), 0)
+    overall = overall.select(["month", *sums]).add_column(1, "customers", customers)
+    cust = _runs(table, "customer_id", sums[:2] + sums[3:])
     table = _with_ratios(table)
     overall = _with_ratios(overall)
     gifts = np.asarray(cust.column("gifts"), dtype=np.int64)
     asks = np.asarray(cust.column("asks"), dtype=np.int64)
     cust = cust.append_column("only_asked", pa.array((asks > 0) & (gifts == 0)))
     return Ledger(table, overall, kinds, cust, _findings(ctx, cust, kinds))
+
+
+def _sums(t: pa.Table, key: str, columns: list[str]) -> pa.Table:
+    """``columns`` summed per ``key`` (Arrow), named as before, the key first."""
+    got = t.group_by(key).aggregate([(c, "sum") for c in columns])
+    return pa.table({key: got.column(key), **{c: got.column(f"{c}_sum") for c in columns}})
+
+
+def _runs(t: pa.Table, key: str, columns: list[str]) -> pa.Table:
+    """``columns`` summed over each run of equal ``key`` values (``t`` is sorted by ``key``)."""
+    if t.num_rows == 0:
+        return pa.table({key: t.column(key), **{c: t.column(c) for c in columns}})
+    keys = t.column(key).combine_chunks()
+    same = pc.fill_null(pc.equal(keys[1:], keys[:-1]), False)
+    both_null = pc.and_(pc.is_null(keys[1:]), pc.is_null(keys[:-1]))
+    new = ~np.asarray(pc.or_(same, both_null), dtype=bool)
+    starts = np.r_[0, np.flatnonzero(new) + 1]
+    out: dict[str, Any] = {key: keys.take(pa.array(starts))}
+    for c in columns:
+        values = np.asarray(t.column(c).combine_chunks().fill_null(0))
+        out[c] = pa.array(np.add.reduceat(values, starts))
+    return pa.table(out)
 
 
 def _with_ratios(t: pa.Table) -> pa.Table:
