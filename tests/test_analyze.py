@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -176,3 +178,92 @@ def test_lenses_run_with_a_smaller_engine_share(
     number, unit = seen[0].split()
     shown = float(number) * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
     assert abs(shown - want * 10**6) <= 0.1 * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+
+
+def _named(name: str, after: tuple[str, ...], run: Any) -> CountingLens:
+    one = CountingLens()
+    one.name, one.after = name, after  # type: ignore[misc]
+    one.run = run  # type: ignore[method-assign]
+    return one
+
+
+def test_parallel_lenses_overlap_and_wait_for_what_they_read(
+    loaded: sawubona.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two lenses that read nothing of each other run at the same time (each waits at a
+    barrier for the other: run one after the other, the barrier would break); a lens
+    starts only after the lenses it reads have written their results."""
+    barrier = threading.Barrier(2, timeout=60)
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def lens(name: str, after: tuple[str, ...] = (), meet: bool = False) -> CountingLens:
+        def run(data: LensInput) -> LensOutput:
+            with lock:
+                events.append(("start", name))
+                if after:  # what it reads is written already, and visible on its cursor
+                    assert all(f"{a}_kinds" in data.results for a in after), data.results
+            if meet:
+                barrier.wait()
+            out = CountingLens.run(one, data)
+            out = LensOutput(tables={f"{name}_kinds": out.tables["counting_kinds"]})
+            with lock:
+                events.append(("end", name))
+            return out
+
+        one = _named(name, after, run)
+        return one
+
+    reg = {"a": lens("a", ("d",)), "b": lens("b", meet=True), "d": lens("d", meet=True)}
+    monkeypatch.setattr(lenses, "available", lambda: reg)
+    report = runner.analyze(loaded, workers=2)
+    assert [r.lens for r in report.lenses] == runner.run_order(reg, list(reg))
+    assert all(r.status == "ran" for r in report.lenses)
+    assert events.index(("end", "d")) < events.index(("start", "a"))
+    assert loaded.count("a_kinds") == 2 and loaded.count("b_kinds") == 2
+    assert len(loaded.table("lens_runs").to_pandas()) == 3
+
+
+def test_a_failing_parallel_lens_raises_and_its_readers_never_start(
+    loaded: sawubona.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+
+    def fail(data: LensInput) -> LensOutput:
+        raise RuntimeError("the lens broke")
+
+    def ok(data: LensInput) -> LensOutput:
+        started.append("reader")
+        return LensOutput(tables={})
+
+    reg = {"broken": _named("broken", (), fail), "reader": _named("reader", ("broken",), ok)}
+    monkeypatch.setattr(lenses, "available", lambda: reg)
+    with pytest.raises(RuntimeError, match="the lens broke"):
+        runner.analyze(loaded, workers=2)
+    assert started == []
+
+
+def test_parallel_analysis_writes_what_a_sequential_one_writes(tmp_path: Path) -> None:
+    """Every lens on a small demo world, one at a time and two at a time: the same tables."""
+    from sawubona.demo import generate
+
+    generate(tmp_path / "world", world="telco", size=800, seed=5)
+    got: dict[int, dict[str, pa.Table]] = {}
+    for workers in (1, 2):
+        with sawubona.open(tmp_path / f"w{workers}.duckdb") as s:
+            s.ingest(tmp_path / "world")
+            report = runner.analyze(s, workers=workers)
+            assert all(r.status == "ran" for r in report.lenses), report.to_dict()
+            names = [n for r in report.lenses for n in r.tables] + ["findings"]
+            got[workers] = {n: s.table(n).to_pyarrow() for n in names}
+    assert got[1].keys() == got[2].keys()
+    for name, one in got[1].items():
+        two = got[2][name]
+        drop = [c for c in ("run_id",) if c in one.column_names]
+        one, two = one.drop_columns(drop), two.drop_columns(drop)
+        keys = [(c, "ascending") for c in one.column_names if _sortable(one.schema.field(c).type)]
+        assert one.sort_by(keys).equals(two.sort_by(keys)), name
+
+
+def _sortable(t: pa.DataType) -> bool:
+    return not (pa.types.is_list(t) or pa.types.is_struct(t) or pa.types.is_map(t))

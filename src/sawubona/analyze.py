@@ -9,15 +9,24 @@ holdout check (the drift lens's calibration/holdout split).
 
 Each lens's results are written in one transaction: its result tables replaced,
 its findings replaced, and a ``lens_runs`` row appended.
+
+On DuckDB, lenses that do not read each other run at the same time, each in a
+thread on its own cursor (:func:`limits.lens_workers` at once, two by default): a
+lens starts once every lens it reads (``after``) has written its results, and
+results are written one lens at a time. The results are the same as one lens
+after another; the order of work is :func:`run_order`'s, longest chain first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -152,8 +161,13 @@ def analyze(
     as_of: dt.datetime | str | None = None,
     settings: Mapping[str, Any] | None = None,
     progress: Callable[[str, int | None], None] | None = None,
+    workers: int | None = None,
 ) -> AnalyzeReport:
-    """Run ``lenses`` (default: all) on ``store`` as of ``as_of`` and write their results."""
+    """Run ``lenses`` (default: all) on ``store`` as of ``as_of`` and write their results.
+
+    ``workers``: lenses run at once (default :func:`limits.lens_workers`; 1 on engines
+    other than DuckDB).
+    """
     settings = settings or {}
     available = registry.available()
     names = list(lenses) if lenses else list(available)
@@ -171,14 +185,98 @@ def analyze(
     report = AnalyzeReport(as_of)
     order = run_order(available, names)
     # the lenses keep their own data in memory beside the engine's: a smaller share for it
+    if workers is None:
+        workers = limits.lens_workers()
     with store.memory_share(limits.ANALYZE_SHARE):
-        for name in order:
-            lens = available[name]
-            if progress:
-                progress(f"{name} lens", None)
-            report.lenses.append(_run_one(store, lens, as_of, settings))
+        if workers > 1 and len(order) > 1 and store.backend == "duckdb":
+            done = _run_parallel(store, available, order, as_of, settings, progress, workers)
+            report.lenses.extend(done[name] for name in order)
+        else:
+            for name in order:
+                if progress:
+                    progress(f"{name} lens", None)
+                report.lenses.append(_run_one(store, available[name], as_of, settings))
         report.work = _refresh_worklist(store, as_of, settings, progress)
     return report
+
+
+def _run_parallel(
+    store: Store,
+    available: Mapping[str, Lens],
+    order: list[str],
+    as_of: dt.datetime,
+    settings: Mapping[str, Any],
+    progress: Callable[[str, int | None], None] | None,
+    workers: int,
+) -> dict[str, LensReport]:
+    """Run the lenses ``order`` names on ``workers`` threads, each lens once those it reads
+    are written. The first lens to fail stops new starts; its error is raised once the
+    lenses already running have finished."""
+    with store.transaction():
+        # a store the web app serves switches to its private copy here, before any thread
+        # holds a cursor on the file (and a read-only store fails before any lens runs)
+        pass
+    waits = {n: {a for a in available[n].after if a in order} for n in order}
+    # a lens on a longer chain of readers starts first, so the chains finish together
+    rank = {n: (-_chain(n, waits), i) for i, n in enumerate(order)}
+    write = threading.Lock()
+    done: dict[str, LensReport] = {}
+    running: dict[Future[LensReport], str] = {}
+    failed: BaseException | None = None
+
+    def work(name: str) -> LensReport:
+        with _worker_store(store) as tables:
+            return _run_one(store, available[name], as_of, settings, tables=tables, write=write)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sawubona-lens") as pool:
+        while len(done) < len(order) and (running or failed is None):
+            if failed is None:
+                ready = sorted(
+                    (
+                        n
+                        for n in order
+                        if n not in done and n not in running.values() and waits[n] <= done.keys()
+                    ),
+                    key=rank.__getitem__,
+                )
+                for name in ready[: workers - len(running)]:
+                    if progress:
+                        progress(f"{name} lens", None)
+                    running[pool.submit(work, name)] = name
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                try:
+                    done[name] = future.result()
+                except BaseException as exc:  # re-raised below
+                    failed = failed or exc
+    if failed is not None:
+        raise failed
+    return done
+
+
+def _chain(name: str, waits: Mapping[str, set[str]]) -> int:
+    """How many lenses wait, directly or not, on ``name``."""
+    readers = {n for n, w in waits.items() if name in w}
+    for r in list(readers):
+        readers |= {n for n, w in waits.items() if r in w}
+    return len(readers)
+
+
+@contextlib.contextmanager
+def _worker_store(store: Store) -> Iterator[Callable[[str], Any]]:
+    """Tables on a cursor of this thread's own (a DuckDB connection is not shared between
+    threads): ``table(name)`` → an Ibis table. The cursor closes with the lens."""
+    import ibis
+
+    cursor = store._con.cursor()
+    try:
+        cursor.execute("SET TimeZone = 'UTC'")  # a per-connection setting
+        backend = ibis.duckdb.from_connection(cursor)
+        yield backend.table
+    finally:
+        with contextlib.suppress(Exception):
+            cursor.close()
 
 
 def run_order(available: Mapping[str, Lens], names: Sequence[str]) -> list[str]:
@@ -217,16 +315,29 @@ def _refresh_worklist(
 
 
 def _run_one(
-    store: Store, lens: Lens, as_of: dt.datetime, overrides: Mapping[str, Any]
+    store: Store,
+    lens: Lens,
+    as_of: dt.datetime,
+    overrides: Mapping[str, Any],
+    *,
+    tables: Callable[[str], Any] | None = None,
+    write: threading.Lock | None = None,
 ) -> LensReport:
-    present = {t.name: store.table(t.name) for t in schema.TABLES if store.count(t.name) > 0}
+    """Run one lens and write its results. ``tables`` makes the lens's Ibis tables (default
+    the store's); ``write`` is held while the store itself is used (parallel lenses)."""
+    lock = write or contextlib.nullcontext()
+    make = tables or store.table
+    with lock:
+        counts = {t.name: store.count(t.name) for t in schema.TABLES}
+        names = store.tables()
+    present = {t.name: make(t.name) for t in schema.TABLES if counts[t.name] > 0}
     missing = [t for t in lens.needs if t not in present]
     run_id = uuid.uuid4().hex[:12]
     values = _resolve_settings(lens, overrides)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if missing:
         message = f"needs the {', '.join(missing)} table{'s' if len(missing) > 1 else ''}"
-        with store.transaction():
+        with lock, store.transaction():
             store.log_lens_run(
                 run_id=run_id,
                 lens=lens.name,
@@ -239,11 +350,7 @@ def _run_one(
                 message=message,
             )
         return LensReport(lens.name, "skipped", message)
-    results = {
-        n: store.table(n)
-        for n in store.tables()
-        if n not in schema.TABLE_BY_NAME and n not in META_TABLES
-    }
+    results = {n: make(n) for n in names if n not in schema.TABLE_BY_NAME and n not in META_TABLES}
     data = LensInput(tables=present, results=results, as_of=as_of, settings=values)
     t0 = time.perf_counter()
     output: LensOutput = lens.run(data)
@@ -255,7 +362,7 @@ def _run_one(
                 f"named {lens.name}_<what>"
             )
     rows = {k: v.num_rows for k, v in output.tables.items()}
-    with store.transaction():
+    with lock, store.transaction():
         for table_name, table in output.tables.items():
             store.replace(table_name, table)
         store.replace_findings(lens.name, _findings_table(output.findings, run_id, as_of))

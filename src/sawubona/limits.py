@@ -23,6 +23,10 @@ DEFAULT_SHARE = 0.25
 #: machine (25%); at 10% the experience lens ran out of memory on the large world
 ANALYZE_SHARE = 0.15
 ENV = "SAWUBONA_MEMORY_LIMIT"
+#: lenses run at once by an analysis (``SAWUBONA_LENS_WORKERS`` overrides): most lenses spend
+#: much of their time in DuckDB or NumPy, which release the GIL, so two threads keep two
+#: cores busy; more would mostly add memory (each running lens holds its own arrays)
+LENS_WORKERS_ENV = "SAWUBONA_LENS_WORKERS"
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -51,6 +55,17 @@ def memory_limit(share: float = DEFAULT_SHARE) -> int:
         return parse_size(os.environ[ENV])
     ram = physical_memory()
     return max(int(ram * share), 512 << 20) if ram else 4 << 30
+
+
+def lens_workers() -> int:
+    """How many lenses an analysis runs at once: ``SAWUBONA_LENS_WORKERS``, else up to 2
+    (one per core)."""
+    text = os.environ.get(LENS_WORKERS_ENV, "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{LENS_WORKERS_ENV}={text!r} is not a count; write it like 1 or 2")
+        return int(text)
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def set_share(con: Any, share: float) -> None:
