@@ -299,16 +299,31 @@ class Store:
                 self._depth = 0
                 self._backend.commit()
 
-    def upsert(self, name: str, data: pa.Table | pa.RecordBatchReader) -> UpsertCounts:
+    def staging_connection(self) -> Any | None:
+        """The connection ingest may stage its files in, or None to stage apart.
+
+        A writable DuckDB store lends its own connection: staged rows then reach the store
+        by ``INSERT … SELECT`` (see :meth:`upsert`) instead of through Arrow. A store that
+        writes a private copy on its first write (the web app holds the file) lends none,
+        since that write swaps the connection.
+        """
+        if self.backend != "duckdb" or self.read_only:
+            return None
+        return self._con
+
+    def upsert(self, name: str, data: pa.Table | pa.RecordBatchReader | str) -> UpsertCounts:
         """Insert new rows, replace changed rows (by key), leave identical rows alone.
 
-        ``data`` has the canonical columns plus ``_source`` and ``_ingested_at``.
+        ``data`` has the canonical columns plus ``_source`` and ``_ingested_at``; it may
+        also be the name of a temporary view on :meth:`staging_connection`.
         Runs inside the caller's transaction (or its own).
         """
         t = schema.table(name)
         cols = [*t.column_names, "_source", "_ingested_at"]
         for c in cols:
             _ident(c)
+        if isinstance(data, str) and self.staging_connection() is None:
+            raise ValueError("only a writable DuckDB store reads rows from a staged view")
         with self.transaction():
             new, changed, same = self._backend.upsert(
                 name, data, key=t.key, compare=t.column_names, columns=cols

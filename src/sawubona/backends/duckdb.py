@@ -336,29 +336,30 @@ class DuckDBBackend(Backend):
     def upsert(
         self,
         name: str,
-        data: pa.Table | pa.RecordBatchReader,
+        data: pa.Table | pa.RecordBatchReader | str,
         key: Sequence[str],
         compare: Sequence[str],
         columns: Sequence[str],
     ) -> tuple[int, int, int]:
+        """``data`` is Arrow, or the name of a temporary view on this connection (the
+        staged rows of an ingest): then the rows go in by ``INSERT … SELECT``, no copy."""
         tbl = ident(name)
         cols = ", ".join(ident(c) for c in columns)
-        if self.count(name) == 0:  # a first load: nothing to compare with
-            self.con.register("_sawubona_incoming", data)
-            try:
-                self.con.execute(
-                    f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM _sawubona_incoming"
-                )
-            finally:
-                self.con.unregister("_sawubona_incoming")
-            return self.count(name), 0, 0
-        self.con.register("_sawubona_incoming", data)
+        if isinstance(data, str):
+            source = f"temp.main.{ident(data)}"
+        else:
+            source = "_sawubona_incoming"
+            self.con.register(source, data)
         try:
+            if self.count(name) == 0:  # a first load: nothing to compare with
+                self.con.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM {source}")
+                return self.count(name), 0, 0
             self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE _sawubona_inc AS SELECT * FROM _sawubona_incoming"
+                f"CREATE OR REPLACE TEMP TABLE _sawubona_inc AS SELECT {cols} FROM {source}"
             )
         finally:
-            self.con.unregister("_sawubona_incoming")
+            if not isinstance(data, str):
+                self.con.unregister(source)
         return merge_incoming(self.con, name, key, compare, columns)
 
     def insert(self, name: str, data: pa.Table) -> None:

@@ -131,7 +131,7 @@ def ingest(
     if isinstance(paths, str | Path):
         paths = [paths]
     path_list = [Path(p) for p in paths]
-    staging = Staging()
+    staging = Staging(store.staging_connection())
     load_id = uuid.uuid4().hex[:12]
     started = _utcnow()
     try:
@@ -285,8 +285,11 @@ def _write(
 ) -> TableReport:
     quarantine = _reject_rows(staging, v, sources, load_id, started)
     report = _table_report(staging, v, sources, quarantine)
-    reader = staging.con.sql(f"SELECT * FROM {q(v.valid)}").to_arrow_reader(200_000)
-    counts = store.upsert(v.table, reader)
+    if staging.shared:  # the staged rows are on the store's own connection
+        counts = store.upsert(v.table, v.valid)
+    else:
+        reader = staging.con.sql(f"SELECT * FROM {q(v.valid)}").to_arrow_reader(200_000)
+        counts = store.upsert(v.table, reader)
     report.inserted, report.updated, report.unchanged = (
         counts.inserted,
         counts.updated,

@@ -87,17 +87,38 @@ class StagedFile:
 
 
 class Staging:
-    """An in-memory DuckDB used to parse, map and validate before anything is stored."""
+    """An in-memory DuckDB used to parse, map and validate before anything is stored.
 
-    def __init__(self) -> None:
-        self.con = duckdb.connect(":memory:")
-        # capped, and spilling to a private directory: a file larger than memory loads slower
-        # instead of killing the process (see sawubona.limits)
-        self._spill = tempfile.mkdtemp(prefix="sawubona-staging-")
-        limits.configure(self.con, self._spill)
+    Given ``con`` (the connection of a DuckDB store), staging happens in that connection's
+    temporary objects instead, so that valid rows go into the store by one
+    ``INSERT … SELECT`` rather than through Arrow; :meth:`close` then drops what staging
+    made and leaves the connection open. Everything staging creates is ``TEMP``.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.shared = con is not None
+        self._spill: str | None = None
+        self._before: set[tuple[str, str]] = set()
+        if con is not None:
+            self.con = con
+            self._before = self._temp_objects()
+        else:
+            self.con = duckdb.connect(":memory:")
+            # capped, and spilling to a private directory: a file larger than memory loads
+            # slower instead of killing the process (see sawubona.limits)
+            self._spill = tempfile.mkdtemp(prefix="sawubona-staging-")
+            limits.configure(self.con, self._spill)
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET preserve_insertion_order = true")
         self._n = 0
+
+    def _temp_objects(self) -> set[tuple[str, str]]:
+        rows = self.con.execute(
+            "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary "
+            "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() "
+            "WHERE temporary AND database_name = 'temp'"
+        ).fetchall()
+        return {(str(kind), str(name)) for kind, name in rows}
 
     def fresh(self, prefix: str) -> str:
         self._n += 1
@@ -112,8 +133,17 @@ class Staging:
         return int(row[0]) if row else 0
 
     def close(self) -> None:
-        self.con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        if not self.shared:
+            self.con.close()
+            if self._spill:
+                shutil.rmtree(self._spill, ignore_errors=True)
+            return
+        # views first: a view may read a table made here
+        made = sorted(self._temp_objects() - self._before, key=lambda o: o[0] != "VIEW")
+        for kind, name in made:
+            self.con.execute(
+                f'DROP {kind} IF EXISTS temp.main."{name.replace(chr(34), chr(34) * 2)}"'
+            )
 
 
 def file_format(path: Path, declared: str | None = None) -> str:
@@ -292,7 +322,7 @@ def read_csv(
         staged = list(names)
         width = len(staged)
         staging.con.execute(
-            f'CREATE TABLE "{name}" ('
+            f'CREATE TEMP TABLE "{name}" ('
             + ", ".join(f'"{c}" VARCHAR' for c in staged)
             + ', "_file" VARCHAR, "_line" BIGINT)'
         )
@@ -459,7 +489,7 @@ def _read_csv_fast(
         con.register("_sawubona_lines", pa.table({"_line": pa.array(lines, pa.int64())}))
         try:
             con.execute(
-                f'CREATE TABLE "{raw}" AS SELECT c.*, true AS "_read", l."_line" FROM '
+                f'CREATE TEMP TABLE "{raw}" AS SELECT c.*, true AS "_read", l."_line" FROM '
                 f"read_csv({literal}, header = true, columns = {columns}, auto_detect = false, "
                 f"delim = {lit_sql(delim)}, quote = '\"', escape = '\"', strict_mode = true, "
                 f"null_padding = false, ignore_errors = false, max_line_size = {FIELD_LIMIT}, "
@@ -479,7 +509,7 @@ def _read_csv_fast(
         return None
     select = ", ".join(f'NULLIF("{c}", \'\') AS "{c}"' for c in names)
     con.execute(
-        f'CREATE VIEW "{name}" AS SELECT {select}, CAST({literal} AS VARCHAR) AS "_file", '
+        f'CREATE TEMP VIEW "{name}" AS SELECT {select}, CAST({literal} AS VARCHAR) AS "_file", '
         f'"_line" FROM "{raw}"'
     )
     return name, names, int(n)
@@ -549,7 +579,7 @@ def read_parquet(path: Path, staging: Staging) -> StagedFile:
     # parallel each time (twice: to check, then to write), which costs less than a copy
     literal = "'" + str(path).replace("'", "''") + "'"
     con.execute(
-        f'CREATE VIEW "{name}" AS SELECT {select}, CAST({literal} AS VARCHAR) AS "_file", '
+        f'CREATE TEMP VIEW "{name}" AS SELECT {select}, CAST({literal} AS VARCHAR) AS "_file", '
         f'file_row_number + 1 AS "_line" FROM read_parquet({literal}, file_row_number = true)'
     )
     try:  # a value DuckDB cannot hold (a timestamp past the year 294247) fails here
@@ -625,7 +655,7 @@ def read_jsonl(path: Path, staging: Staging) -> StagedFile:
         }
     )
     staging.con.register("_chunk", table)
-    staging.con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _chunk')
+    staging.con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM _chunk')
     staging.con.unregister("_chunk")
     return StagedFile(path, name, sha256_of(path), "jsonl", read, names, rejects)
 
