@@ -471,3 +471,67 @@ def test_duplicates_found_whatever_the_key_columns(tmp_path: Path, store: sawubo
     assert store.count("subscriptions") == 3
     q = sorted((r["line"], r["rule"]) for r in quarantine(store, "subscriptions"))
     assert q == [(2, "duplicate"), (5, "duplicate")]
+
+
+def test_staging_in_the_store_leaves_nothing_behind(
+    tmp_path: Path, store: sawubona.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a DuckDB store lends its connection for staging: every temporary table and view made
+    # for a load is dropped after it, whether the load committed or failed
+    def temp_objects() -> int:
+        con = store.staging_connection()
+        assert con is not None
+        n = con.execute(
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE temporary) + "
+            "(SELECT count(*) FROM duckdb_views() WHERE temporary AND database_name = 'temp')"
+        ).fetchall()[0][0]
+        return int(n)
+
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS + "c1,2024-01-09,z\nc5,notadate,x\n")
+    pq.write_table(
+        pa.table({"plan_id": ["p1"], "name": ["basic"], "monthly_fee": [10.0]}), d / "plans.parquet"
+    )
+    assert temp_objects() == 0
+    report = store.ingest(d)
+    balanced(report)
+    assert store.count("customers") == 3 and store.count("plans") == 1
+    assert temp_objects() == 0
+    store.ingest(d)  # again: the merge path
+    assert temp_objects() == 0
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sawubona.Store, "upsert", boom)
+    with pytest.raises(RuntimeError):
+        store.ingest(write(tmp_path / "b", "customers.csv", "customer_id\nc9\n"))
+    assert temp_objects() == 0 and store.count("customers") == 3
+
+
+def test_amounts_plain_and_decorated_read_alike(tmp_path: Path, store: sawubona.Store) -> None:
+    # plain numbers take a short path, decorated ones (currency, thousands, spaces) the
+    # careful one; both must give the planted amounts
+    planted = {
+        "j1": 12.0,
+        "j2": 1200.5,
+        "j3": 1000.0,
+        "j4": 2.25,
+        "j5": 1500.0,
+        "j6": 0.5,
+        "j7": 3.0,
+    }
+    text = ["12", '"$1,200.50"', "1 000", "£2.25", "1.5e3", ".5", "+3"]
+    d = tmp_path / "in"
+    write(d, "customers.csv", CUSTOMERS)
+    write(
+        d,
+        "journeys.csv",
+        "journey_id,customer_id,kind,started_at,value\n"
+        + "".join(f"j{i + 1},c1,order,2024-01-01,{t}\n" for i, t in enumerate(text))
+        + "j8,c1,order,2024-01-01,1,5\n",
+    )
+    report = store.ingest(d)
+    balanced(report)
+    got = {r["journey_id"]: r["value"] for r in store.table("journeys").to_pyarrow().to_pylist()}
+    assert got == planted

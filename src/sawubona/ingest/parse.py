@@ -206,7 +206,14 @@ def number_expr(v: str, decimal: str) -> str:
             f"THEN replace({cleaned}, ',', '') ELSE {cleaned} END"
         )
     num = f"TRY_CAST({body} AS DOUBLE)"
-    return f"CASE WHEN isfinite({num}) THEN {num} END"
+    careful = f"CASE WHEN isfinite({num}) THEN {num} END"
+    if decimal == ",":
+        return careful
+    # Most values are plain numbers: a text DuckDB casts to a finite number is one that
+    # the cleaning above leaves as it is (no currency sign, space or comma can be in it),
+    # so the regular expressions run only for the others.
+    plain = f"TRY_CAST({v} AS DOUBLE)"
+    return f"CASE WHEN isfinite({plain}) THEN {plain} ELSE {careful} END"
 
 
 def bool_expr(v: str) -> str:
