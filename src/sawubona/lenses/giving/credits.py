@@ -31,6 +31,7 @@ customer at most ``match_days`` before it. What remains is owed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import Finding
@@ -336,9 +338,10 @@ def _match(claims: pd.DataFrame, pay: pd.DataFrame, match_days: float) -> pd.Dat
     if not len(claims) or not len(pay):
         return claims
     pay = pay.assign(amount=pay["amount"].fillna(0.0))
-    groups = set(claims["group"])
+    groups = pa.array(claims["group"].unique().tolist(), pa.string())
     key = pay["customer_id"].astype(str) + "|" + pay["journey_id"].astype(str)
-    linked = pay["journey_id"].notna() & key.isin(groups)
+    found = pc.is_in(pa.array(key.tolist(), pa.string()), value_set=groups)
+    linked = pay["journey_id"].notna() & np.asarray(found, dtype=bool)
     by_group = pay[linked].assign(group=key[linked])
     loose = pay[pay["journey_id"].isna()].sort_values("at")
     if len(loose):
@@ -352,9 +355,8 @@ def _match(claims: pd.DataFrame, pay: pd.DataFrame, match_days: float) -> pd.Dat
             tolerance=pd.Timedelta(days=match_days),
         ).dropna(subset=["group"])
         by_group = pd.concat([by_group, m[by_group.columns]], ignore_index=True)
-    agg = by_group.groupby("group").agg(
-        paid=("amount", "sum"), paid_ids=("action_id", lambda s: ",".join(map(str, s)))
-    )
+    agg = by_group.groupby("group").agg(paid=("amount", "sum"))
+    agg["paid_ids"] = _joined(by_group["group"], by_group["action_id"]).reindex(agg.index)
     claims = claims.drop(columns=["paid", "paid_ids"]).join(agg, on="group")
     claims["paid"] = claims["paid"].fillna(0.0)
     claims["paid_ids"] = claims["paid_ids"].fillna("")
@@ -381,8 +383,13 @@ def _report(ctx: Context, rules: Rules, claims: pd.DataFrame) -> Credits:
         shown = ["claim_id", "source", "kind", "due_at", "kept_at", "days_late", "owed", "basis"]
         wanted = claims[claims["group"].isin(give.index)]
         members: dict[str, list[dict[str, Any]]] = {}
-        for rec in wanted[[*shown, "group", "what"]].to_dict("records"):
-            members.setdefault(str(rec["group"]), []).append({str(k): v for k, v in rec.items()})
+        picked = [*shown, "group", "what"]
+        # column lists, not to_dict("records"): iterating Arrow-backed columns one value at
+        # a time is slow in pandas 3; timestamps stay pandas Timestamps as before
+        columns = [_values(wanted[c]) for c in picked]
+        for values in zip(*columns, strict=True):
+            rec = dict(zip(picked, values, strict=True))
+            members.setdefault(str(rec["group"]), []).append(rec)
         names = ctx.first_names(give["customer_id"].astype(str).tolist())
         g_owed = give["owed"].astype(float).tolist()
         g_paid = give["paid"].astype(float).tolist()
@@ -487,6 +494,26 @@ def _claims_table(claims: pd.DataFrame) -> pa.Table:
             )
         )
     return pa.Table.from_arrays(arrays, schema=pa.schema(list(cols.items())))
+
+
+def _joined(groups: pd.Series, ids: pd.Series) -> pd.Series:
+    """The ids of each group joined with commas, in their order of appearance."""
+    order = np.argsort(groups.to_numpy(dtype=object).astype(str), kind="stable")
+    keys = groups.astype(str).to_numpy(dtype=object)[order]
+    values = [str(x) for x in ids.to_numpy(dtype=object)[order]]
+    if not len(keys):
+        return pd.Series([], dtype=object)
+    starts = np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1, len(keys)]
+    return pd.Series(
+        [",".join(values[a:b]) for a, b in itertools.pairwise(starts)],
+        index=keys[starts[:-1]],
+        dtype=object,
+    )
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """A column's values as ``to_dict("records")`` gives them (NaN/NaT/None kept as such)."""
+    return column.astype(object).tolist()
 
 
 def _py(value: Any) -> Any:
