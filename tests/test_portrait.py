@@ -9,12 +9,14 @@ has journey items, and against DuckDB's own plan for the indexes.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import re
 import shutil
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +240,37 @@ def test_forget_keeps_the_indexes_and_leaves_no_trace_in_them(shop: Path, tmp_pa
         names = {r[0] for r in s._con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
         assert len(names) == len(made)
         assert s._backend.lookup("touchpoints", {"customer_id": cid}) == []  # type: ignore[attr-defined]
+
+
+def test_api_sends_the_bytes_fastapi_would_encode(shop: Path) -> None:
+    """The API dumps a portrait itself instead of through FastAPI's encoder: the same bytes
+    as ``jsonable_encoder`` then Starlette's ``JSONResponse``, computed here independently."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+    from fastapi.testclient import TestClient
+
+    from sawubona.web.app import _json_bytes, _jsonable, create_app
+
+    client = TestClient(create_app(shop))
+    with sawubona.open(shop, read_only=True) as s:
+        ids = some_customers(s, 30)
+        expected = {cid: portrait.build(s, cid).to_dict() for cid in ids}
+    accents = 0
+    for cid in ids:
+        d = expected[cid]
+        d["lenses"] = {k: _jsonable(v) for k, v in d["lenses"].items()}
+        r = client.get(f"/api/customers/{cid}")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        assert r.content == JSONResponse(jsonable_encoder(d)).body, cid
+        accents += any(b > 127 for b in r.content)
+    assert accents > 0  # text beyond ASCII went through (sent as UTF-8, not \u escapes)
+    # what JSON cannot hold as such goes through FastAPI's encoder, as before
+    odd = {
+        "when": dt.date(2024, 2, 29),
+        "n": Decimal("1.5"),
+    }
+    assert (
+        _json_bytes(odd)
+        == JSONResponse(jsonable_encoder(odd)).body
+        == b'{"when":"2024-02-29","n":1.5}'
+    )
