@@ -17,8 +17,8 @@ at random from the store:
   during each wrk run divided by the requests wrk counted: unlike requests/s, this
   hardly depends on what else runs on a shared machine.
 
-``--workers N`` (N > 1) serves with N uvicorn processes through
-``sawubona.web.app:app_from_environment`` (``sawubona serve`` has no such option yet).
+``--workers N`` (N > 1) serves with ``sawubona serve --workers N`` (N uvicorn processes,
+each with the store open read-only).
 Give ``--store`` a copy of a store: the portrait looks rows up through the indexes
 ``sawubona.portrait.prepare`` makes (``--prepare`` makes them on that store first).
 
@@ -191,28 +191,9 @@ def main() -> None:
         "--port",
         str(port),
     ]
-    env = dict(os.environ)
     if args.workers > 1:
-        from sawubona.web.app import STORE_ENV
-
-        env[STORE_ENV] = str(store)
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "sawubona.web.app:app_from_environment",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        cmd += ["--workers", str(args.workers)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(600):
             if server.poll() is not None:

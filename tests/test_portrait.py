@@ -10,11 +10,17 @@ has journey items, and against DuckDB's own plan for the indexes.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
 import math
 import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -274,3 +280,43 @@ def test_api_sends_the_bytes_fastapi_would_encode(shop: Path) -> None:
         == JSONResponse(jsonable_encoder(odd)).body
         == b'{"when":"2024-02-29","n":1.5}'
     )
+
+
+def test_serve_with_workers_answers_from_several_processes(shop: Path, tmp_path: Path) -> None:
+    """``sawubona serve --workers 2``: two server processes under one supervisor, each with
+    the store open read-only, answering portraits."""
+    path = tmp_path / "served.duckdb"
+    shutil.copyfile(shop, path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cli = [sys.executable, "-m", "sawubona", "serve", "--store", str(path)]
+    server = subprocess.Popen(
+        [*cli, "--port", str(port), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with sawubona.open(path, read_only=True) as s:
+            cid = some_customers(s, 3)[1]
+            expected = portrait.build(s, cid).to_dict()
+        body = b""
+        for _ in range(600):
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                con.request("GET", f"/api/customers/{cid}")
+                body = con.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert json.loads(body)["story"] == expected["story"]
+        children = [
+            p
+            for p in Path("/proc").glob("[0-9]*/stat")
+            if p.read_text().rsplit(")", 1)[1].split()[1] == str(server.pid)
+        ]
+        assert len(children) >= 2  # the workers (uvicorn may add a helper process)
+    finally:
+        server.terminate()
+        server.wait(30)

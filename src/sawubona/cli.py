@@ -214,10 +214,18 @@ def serve(
             envvar="SAWUBONA_TOKEN",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes, each with the store open read-only: more than one "
+            "lets requests use more than one core.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web app (overview, lenses, customers, portraits, JSON API).
 
-    Example: [bold]sawubona serve --store shop.duckdb --port 8765[/bold]
+    Example: [bold]sawubona serve --store shop.duckdb --port 8765 --workers 2[/bold]
     """
     from sawubona.web import check_bind
     from sawubona.web import serve as run_server
@@ -225,7 +233,7 @@ def serve(
     check_bind(host, token)
     _must_exist(store)
     console.out.print(f"Serving {store} at http://{host}:{port}/ (Ctrl+C to stop)")
-    run_server(store, host=host, port=port, token=token)
+    run_server(store, host=host, port=port, token=token, workers=workers)
 
 
 @app.command()

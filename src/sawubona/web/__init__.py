@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 from sawubona.errors import SawubonaError
@@ -38,17 +39,50 @@ def _require_web() -> None:
 
 
 def serve(
-    store: str | Path, *, host: str = "127.0.0.1", port: int = 8765, token: str | None = None
+    store: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve the web app until interrupted (refuses non-local binds without a token)."""
+    """Serve the web app until interrupted (refuses non-local binds without a token).
+
+    ``workers`` > 1 runs that many server processes on the same port (uvicorn's
+    supervisor); each imports the app through
+    :func:`sawubona.web.app.app_from_environment` and opens the store read-only (DuckDB
+    lets several processes read one file). Python runs one request's own work at a
+    time per process, so on a machine with more than one core a second process is
+    what lets portraits use them all."""
     check_bind(host, token)
     _require_web()
     import uvicorn
 
-    from sawubona.web.app import create_app
+    from sawubona.web.app import STORE_ENV, create_app
 
     if not Path(store).exists():
         raise SawubonaError(f"no store at {store}; load data first with `sawubona ingest`")
+    if workers < 1:
+        raise SawubonaError(f"--workers must be at least 1, not {workers}")
+    if workers == 1:
+        uvicorn.run(
+            create_app(store, token=token),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    # the worker processes inherit the environment: that is how they learn the store and token
+    os.environ[STORE_ENV] = str(Path(store).resolve())
+    if token:
+        os.environ["SAWUBONA_TOKEN"] = token
     uvicorn.run(
-        create_app(store, token=token), host=host, port=port, log_level="warning", access_log=False
+        "sawubona.web.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
     )
