@@ -81,8 +81,7 @@ class ExperienceLens:
         )
         scratch = _journeys.Scratch()
         try:
-            t, notes = _journeys.build(data, scorer, opts, scratch)
-            journeys = t.to_pyarrow()
+            t, journeys, notes = _journeys.build(data, scorer, opts, scratch)
             if journeys.num_rows == 0:
                 return LensOutput(
                     tables={"experience_journeys": journeys},

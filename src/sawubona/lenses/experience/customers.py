@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
+from sawubona.lenses.experience.journeys import arg_max
 from sawubona.stats import wilson
 
 
@@ -34,14 +35,14 @@ def customers(t: ir.Table, *, level: float) -> pa.Table:
         last_journey_at=t.started_at.max(),
         outcome_known=y.notnull().cast("int32").sum(),
         outcome_achieved=y.fill_null(False).cast("int32").sum(),
-        last_outcome_achieved=y.argmax(t.started_at, where=y.notnull()),
+        last_outcome_achieved=arg_max(y, t.started_at, where=y.notnull()),
         last_failed_at=t.started_at.max(where=failed),
-        last_failed_journey_id=t.journey_id.argmax(t.started_at, where=failed),
-        last_failed_kind=t.kind.argmax(t.started_at, where=failed),
+        last_failed_journey_id=arg_max(t.journey_id, t.started_at, where=failed),
+        last_failed_kind=arg_max(t.kind, t.started_at, where=failed),
         treatment_journeys=t.treatment.notnull().cast("int32").sum(),
         treatment_median=t.treatment.median(),
         treatment_worst=t.treatment.min(),
-        treatment_last=t.treatment.argmax(t.started_at, where=t.treatment.notnull()),
+        treatment_last=arg_max(t.treatment, t.started_at, where=t.treatment.notnull()),
         effort_contacts_median=t.effort_contacts.median(),
         effort_contacts_worst=t.effort_contacts.max(),
         elapsed_vs_norm_median=t.elapsed_vs_norm.median(),

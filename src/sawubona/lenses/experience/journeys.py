@@ -59,6 +59,7 @@ class Scratch:
     def __init__(self) -> None:
         self._made: list[tuple[Any, str]] = []
         self._views: list[tuple[Any, str]] = []  # Spark temporary views
+        self._arrow: list[tuple[Any, str]] = []  # Arrow tables registered with DuckDB
 
     def keep(self, expr: ir.Table) -> ir.Table:
         backend = expr._find_backend()
@@ -73,6 +74,22 @@ class Scratch:
             return copy
         self._made.append((backend, name))
         return table  # type: ignore[no-any-return]
+
+    def keep_arrow(self, expr: ir.Table) -> tuple[ir.Table, pa.Table]:
+        """``expr`` computed once as Arrow, and as a table of its backend to read again.
+
+        On DuckDB the Arrow result itself is registered with the connection (a view that
+        scans it without a copy), which spares writing every row into a temporary table
+        and reading them back out; elsewhere the rows are kept as by :meth:`keep`."""
+        backend = expr._find_backend()
+        if getattr(backend, "name", "") != "duckdb":
+            table = self.keep(expr)
+            return table, table.to_pyarrow()
+        result = expr.to_pyarrow()
+        name = ibis.util.gen_name("sawubona_experience")
+        backend.con.register(name, result)
+        self._arrow.append((backend, name))
+        return backend.table(name), result
 
     def drop(self, table: ir.Table) -> None:
         name = table.get_name().split(".")[-1]
@@ -89,6 +106,9 @@ class Scratch:
         while self._views:
             backend, name = self._views.pop()
             engine.drop_view(backend, name)
+        while self._arrow:
+            backend, name = self._arrow.pop()
+            backend.con.unregister(name)
 
 
 def _drop(backend: Any, name: str) -> None:
@@ -103,6 +123,41 @@ def _hours(later: ir.Value, earlier: ir.Value) -> ir.FloatingValue:
     # the quotient to 6 decimal places
     seconds = (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64")  # type: ignore[attr-defined]
     return seconds / 3600.0  # type: ignore[no-any-return]
+
+
+def _on_duckdb(value: ir.Value) -> bool:
+    try:
+        return getattr(value._find_backend(), "name", "") == "duckdb"
+    except Exception:  # an expression on no backend (a memtable alone)
+        return False
+
+
+def _arg_extreme(
+    arg: ir.Column, key: ir.Column, where: ir.BooleanValue | None, *, last: bool
+) -> ir.Scalar:
+    """``arg`` at the row with the least (``last``: greatest) ``key``, among the rows where
+    ``where`` holds and ``key`` is known — Ibis's ``argmin``/``argmax``, except on DuckDB,
+    where Ibis writes them as ``first(arg ORDER BY key)``, an ordered aggregate that keeps
+    and sorts every row of every group; DuckDB's own ``arg_min_null``/``arg_max_null``
+    keep one row per group (and, like PostgreSQL's, skip rows without a key)."""
+    if not _on_duckdb(key):
+        method = arg.argmax if last else arg.argmin
+        return method(key, where=where)
+    udf = ibis.udf.agg.builtin(
+        name="arg_max_null" if last else "arg_min_null",
+        signature=((arg.type(), key.type()), arg.type()),
+    )(lambda a, k: None)
+    return udf(arg, key, where=where)  # type: ignore[no-any-return]
+
+
+def arg_min(arg: ir.Column, key: ir.Column, where: ir.BooleanValue | None = None) -> ir.Scalar:
+    """``arg`` at the least ``key`` (see :func:`_arg_extreme`)."""
+    return _arg_extreme(arg, key, where, last=False)
+
+
+def arg_max(arg: ir.Column, key: ir.Column, where: ir.BooleanValue | None = None) -> ir.Scalar:
+    """``arg`` at the greatest ``key`` (see :func:`_arg_extreme`)."""
+    return _arg_extreme(arg, key, where, last=True)
 
 
 def _by_as_of(col: ir.TimestampValue, as_of: ir.TimestampScalar) -> ir.TimestampValue:
@@ -185,12 +240,12 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
         effort_contacts=inbound.cast("int32").sum(),
         first_inbound_at=tp.at.min(where=inbound),
         last_inbound_at=tp.at.max(where=inbound),
-        first_channel=tp.channel.argmin(tp.at, where=inbound),
+        first_channel=arg_min(tp.channel, tp.at, where=inbound),
         transfers=(tp.kind == "transfer").fill_null(False).cast("int32").sum(),
         replies=reply.cast("int32").sum(),
         personal_replies=personal.cast("int32").sum(),
         _last_reply=tp.at.max(where=reply),
-        tp_team=tp.team.argmax(tp.at, where=reply & tp.team.notnull()),
+        tp_team=arg_max(tp.team, tp.at, where=reply & tp.team.notnull()),
     )
     # second pass, journeys with a contact only
     contact = agg.filter(agg.effort_contacts > 0).select(
@@ -231,8 +286,8 @@ def _promises(data: LensInput) -> ir.Table:
         promises_kept_late=p.kept_late.cast("int32").sum(),
         promises_kept=p.kept.cast("int32").sum(),
         promises_cancelled=p.cancelled.cast("int32").sum(),
-        promise_channel=p.channel.argmin(p.made_at),
-        promise_team=p.team.argmin(p.made_at),
+        promise_channel=arg_min(p.channel, p.made_at),
+        promise_team=arg_min(p.team, p.made_at),
     )
     # the kinds of the broken and late promises: a small subset, aggregated apart (from
     # its own scan: sharing ``p`` would make the engine materialise every promise)
@@ -298,7 +353,7 @@ def _surveys(
         _score=s.score.mean(where=treat),
         effort_survey=s._scaled.mean(where=eff),
         comment_sentiment=s._sentiment.mean(),
-        survey_team=s.team.argmax(s.responded_at, where=s.team.notnull()),
+        survey_team=arg_max(s.team, s.responded_at, where=s.team.notnull()),
     )
     instrument = ibis.cases(
         ((agg._n_nps > 0) & (agg._n_csat > 0), "csat+nps"),
@@ -318,8 +373,9 @@ def _join(left: ir.Table, right: ir.Table) -> ir.Table:
 
 def build(
     data: LensInput, scorer: SentimentScorer | None, opts: Options, scratch: Scratch
-) -> tuple[ir.Table, list[str]]:
-    """The per-journey table (kept in ``scratch``) and notes on what could not be measured."""
+) -> tuple[ir.Table, pa.Table, list[str]]:
+    """The per-journey table (kept in ``scratch``), the same rows as Arrow, and notes on
+    what could not be measured."""
     as_of = ibis.literal(data.as_of, type="timestamp")
     notes: list[str] = []
     j = data.until("journeys")
@@ -410,10 +466,10 @@ def build(
     base = base.mutate(elapsed_hours=_hours(base.ended_at, base.started_at))
     elapsed = _hours(ended, j.started_at)
     kind_norm = j.group_by("kind").aggregate(_elapsed_norm=_kept(elapsed, elapsed >= 0).median())
-    final = scratch.keep(_finish(base, kind_norm, chan_norm))
+    final, rows = scratch.keep_arrow(_finish(base, kind_norm, chan_norm))
     if has_tp:
         scratch.drop(tpa)
-    return final, notes
+    return final, rows, notes
 
 
 def _kept(x: ir.NumericColumn, keep: ir.BooleanValue) -> ir.NumericColumn:

@@ -96,36 +96,40 @@ METRICS = (
 )
 
 
-def _long(t: ir.Table) -> ir.Table:
-    """One row per journey and grouping: (group kind, dimension, value) + the journey's
-    columns — so that every grouping is computed by one ``group_by``."""
-    keyed = t.mutate(**{d: t[d].cast("string").fill_null(MISSING) for d in DIMENSIONS})
+def _keyed(t: ir.Table) -> ir.Table:
+    """``t`` with every dimension as text, ``(none)`` when missing."""
+    return t.mutate(**{d: t[d].cast("string").fill_null(MISSING) for d in DIMENSIONS})
+
+
+def _by_dimension(cells: pa.Table, extra: list[str], sums: tuple[str, ...]) -> pa.Table:
+    """One row per (dimension, kind, value, ``extra``…) summed from the finest cells (one
+    row per kind × channel × team × segment × month × ``extra``): every journey is in one
+    cell, so the sums are those of a ``group_by`` over the journeys, from a small table."""
     parts = []
     for dimension in DIMENSIONS:
+        g = cells.group_by(["kind", dimension, *extra]).aggregate([(c, "sum") for c in sums])
+        g = g.rename_columns([c.removesuffix("_sum") for c in g.column_names])
         parts.append(
-            keyed.select(
-                _gkind=keyed.kind,
-                _dimension=ibis.literal(dimension),
-                _value=keyed[dimension],
-                outcome_achieved=keyed.outcome_achieved,
-                treatment_survey=keyed.treatment_survey,
-                treatment=keyed.treatment,
-                effort_contacts=keyed.effort_contacts,
-                elapsed_vs_norm=keyed.elapsed_vs_norm,
-            )
+            g.rename_columns(
+                [
+                    "_gkind" if c == "kind" else "_value" if c == dimension else c
+                    for c in g.column_names
+                ]
+            ).append_column("_dimension", pa.array([dimension] * g.num_rows, pa.string()))
         )
-    return ibis.union(*parts, distinct=False)
+    cols = ["_dimension", "_gkind", "_value", *extra, *sums]
+    return pa.concat_tables([p.select(cols) for p in parts])
 
 
 def segments(t: ir.Table, *, level: float) -> pa.Table:
     """The ``experience_segments`` table from the per-journey table ``t``."""
     z = float(stats.norm.ppf(0.5 + level / 2))
-    long = _long(t)
+    keyed = _keyed(t)
     keys = ["_dimension", "_gkind", "_value"]
-    y = long.outcome_achieved
-    rating = long.treatment_survey
-    agg = (
-        long.group_by(keys)
+    y = keyed.outcome_achieved
+    rating = keyed.treatment_survey
+    cells = (
+        keyed.group_by(["kind", *DIMENSIONS])
         .aggregate(
             n=ibis._.count(),
             outcome_known=y.notnull().cast("int32").sum(),
@@ -136,7 +140,7 @@ def segments(t: ir.Table, *, level: float) -> pa.Table:
         )
         .to_pyarrow()
     )
-    agg = _roll_up(agg, [], SUMS)
+    agg = _roll_up(_by_dimension(cells, [], SUMS), [], SUMS)
     order = {g[0]: i for i, g in enumerate(GROUPINGS)}
     rows = sorted(
         range(agg.num_rows),
@@ -186,7 +190,7 @@ def segments(t: ir.Table, *, level: float) -> pa.Table:
     out["rating_mean"] = mean
     out["rating_low"] = np.where(rn > 1, np.clip(mean - half, 0, 1), np.nan)
     out["rating_high"] = np.where(rn > 1, np.clip(mean + half, 0, 1), np.nan)
-    medians = _medians(long, keys, agg, level)
+    medians = _medians(keyed, keys, agg, level)
     for metric, prefix, nname in METRICS:
         cnt, med, lo, hi = medians[metric]
         out[nname] = cnt
@@ -236,23 +240,25 @@ Stats = tuple[
 ]
 
 
-def _medians(long: ir.Table, keys: list[str], agg: pa.Table, level: float) -> dict[str, Stats]:
+def _medians(keyed: ir.Table, keys: list[str], agg: pa.Table, level: float) -> dict[str, Stats]:
     """Median and exact order-statistic interval of each metric per group of ``agg``'s keys,
-    from one histogram query."""
-    bins = _bins(long)
+    from one histogram query (per finest cell and bin, summed per dimension here)."""
+    bins = _bins(keyed)
     hist_parts = [
-        long.filter(long[metric].notnull()).select(
-            *keys, _metric=ibis.literal(metric), _bin=bins[metric][0]
+        keyed.filter(keyed[metric].notnull()).select(
+            "kind", *DIMENSIONS, _metric=ibis.literal(metric), _bin=bins[metric][0]
         )
         for metric, _, _ in METRICS
     ]
-    hist = (
+    cells = (
         ibis.union(*hist_parts, distinct=False)
-        .group_by([*keys, "_metric", "_bin"])
+        .group_by(["kind", *DIMENSIONS, "_metric", "_bin"])
         .aggregate(_c=ibis._.count())
         .to_pyarrow()
     )
-    hist = _roll_up(hist, ["_metric", "_bin"], ("_c",))
+    hist = _roll_up(
+        _by_dimension(cells, ["_metric", "_bin"], ("_c",)), ["_metric", "_bin"], ("_c",)
+    )
     m = agg.num_rows
     index = {
         r: i for i, r in enumerate(zip(*[agg.column(k).to_pylist() for k in keys], strict=True))
