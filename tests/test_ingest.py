@@ -215,6 +215,29 @@ def test_month_first_dates_are_recognised_from_the_column(
     assert got["c1"] == dt.datetime(2018, 12, 27) and got["c2"] == dt.datetime(2018, 1, 5)
 
 
+def test_month_first_seen_though_only_the_last_rows_show_it(
+    tmp_path: Path, store: sawubona.Store
+) -> None:
+    # 3,000 dates that read either way, then three that only read month first: the format
+    # is chosen from the column's distinct values, not from its first rows
+    ambiguous = [
+        f"{m:02d}/{d:02d}/2024 {h:02d}:{mi:02d}"
+        for m in range(1, 13)
+        for d in range(1, 13)
+        for h in range(21)
+        for mi in (0,)
+    ][:3000]
+    late = ["01/13/2024 10:00", "02/25/2024 11:00", "03/31/2024 12:00"]
+    rows = "".join(f"c{i},{t}\n" for i, t in enumerate(ambiguous + late))
+    store.ingest(write(tmp_path, "customers.csv", "customer_id,joined_at\n" + rows))
+    got = store.table("customers").to_pandas().set_index("customer_id")["joined_at"]
+    assert store.count("customers") == len(ambiguous) + len(late)
+    assert got["c0"] == dt.datetime(2024, 1, 1, 0, 0)
+    assert got["c13"] == dt.datetime(2024, 1, 1, 13, 0)
+    assert got[f"c{len(ambiguous)}"] == dt.datetime(2024, 1, 13, 10, 0)
+    assert got["c21"] == dt.datetime(2024, 1, 2, 0, 0)  # month first: 01/02 is 2 January
+
+
 def test_decimal_comma_semicolon_and_booleans(tmp_path: Path, store: sawubona.Store) -> None:
     d = tmp_path / "in"
     write(d, "customers.csv", "customer_id\nc1\n")

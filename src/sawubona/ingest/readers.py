@@ -15,6 +15,7 @@ store: formats are ingest's business, tables are the store's.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -141,9 +142,13 @@ class Staging:
         # views first: a view may read a table made here
         made = sorted(self._temp_objects() - self._before, key=lambda o: o[0] != "VIEW")
         for kind, name in made:
-            self.con.execute(
-                f'DROP {kind} IF EXISTS temp.main."{name.replace(chr(34), chr(34) * 2)}"'
-            )
+            try:
+                self.con.execute(
+                    f'DROP {kind} IF EXISTS temp.main."{name.replace(chr(34), chr(34) * 2)}"'
+                )
+            except duckdb.Error:  # an Arrow table left registered by a reader that failed
+                with contextlib.suppress(duckdb.Error):
+                    self.con.unregister(name)
 
 
 def file_format(path: Path, declared: str | None = None) -> str:
