@@ -2,9 +2,12 @@
 
 1. **Plan** which files feed which canonical table (no mapping, a mapping file,
    or an adapter).
-2. **Stage** each file into an in-memory DuckDB with its line numbers; records
+2. **Stage** each file into DuckDB temporary tables with its line numbers; records
    that are not records (broken quoting, wrong field count, bad bytes) are
-   rejected here.
+   rejected here. A DuckDB store lends its own connection for this
+   (:meth:`Store.staging_connection`), so valid rows reach it by one
+   ``INSERT … SELECT`` per table; any other store gets them as Arrow batches from
+   a private in-memory DuckDB.
 3. **Map** file columns to canonical columns (a view per file).
 4. **Validate** each table, in reference order, with set-based queries
    (:mod:`sawubona.ingest.validate`); references are checked against the store

@@ -1,6 +1,6 @@
 """Readers: CSV, Parquet and JSON Lines files into staged tables, line by line.
 
-Every reader stages a file into an in-memory DuckDB table whose columns are the
+Every reader stages a file into a temporary DuckDB table whose columns are the
 file's own columns (names normalised to ``snake_case``) plus ``_file`` and
 ``_line`` (the physical line a CSV or JSON Lines record starts on, the row
 number for Parquet). Records that cannot be read as records at all (wrong
@@ -8,8 +8,9 @@ number of fields, broken quoting, bytes that are not text in the file's
 encoding, a JSON line that is not an object) are returned as
 :class:`Reject` with their line and raw text, never dropped.
 
-Staging uses DuckDB as a parsing engine, in memory and separate from the
-store: formats are ingest's business, tables are the store's.
+Staging uses DuckDB as a parsing engine: formats are ingest's business, tables
+are the store's. Its objects are temporary, in a private in-memory DuckDB or, for
+a DuckDB store, on the store's own connection (:class:`Staging`).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class StagedFile:
 
 
 class Staging:
-    """An in-memory DuckDB used to parse, map and validate before anything is stored.
+    """A DuckDB connection used to parse, map and validate before anything is stored.
 
     Given ``con`` (the connection of a DuckDB store), staging happens in that connection's
     temporary objects instead, so that valid rows go into the store by one
