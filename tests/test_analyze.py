@@ -267,3 +267,31 @@ def test_parallel_analysis_writes_what_a_sequential_one_writes(tmp_path: Path) -
 
 def _sortable(t: pa.DataType) -> bool:
     return not (pa.types.is_list(t) or pa.types.is_struct(t) or pa.types.is_map(t))
+
+
+def test_engine_cache_is_released_between_lenses(
+    store: sawubona.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table pages DuckDB cached while a lens read them are let go of after it (they would
+    sit under the next lens's own arrays); the engine's memory limit is as it was."""
+    from sawubona import limits
+
+    monkeypatch.delenv(limits.ENV, raising=False)
+    con = store._con
+    con.execute(
+        "CREATE TABLE big AS SELECT range AS i, "
+        "md5(range::VARCHAR) || md5((range * 7)::VARCHAR) AS s FROM range(3000000)"
+    )
+    con.execute("CHECKPOINT")  # on disk: its pages can be evicted and read again
+    limits.set_share(con, limits.ANALYZE_SHARE)
+    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert con.execute("SELECT count(DISTINCT s) FROM big").fetchall()[0][0] == 3_000_000
+
+    def cached() -> int:
+        sql = "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+        return int(con.execute(sql).fetchall()[0][0] or 0)
+
+    assert cached() > 64 << 20
+    runner._release_cache(store)
+    assert cached() <= 64 << 20
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before

@@ -196,6 +196,7 @@ def analyze(
                 if progress:
                     progress(f"{name} lens", None)
                 report.lenses.append(_run_one(store, available[name], as_of, settings))
+                _release_cache(store)
         report.work = _refresh_worklist(store, as_of, settings, progress)
     return report
 
@@ -250,9 +251,24 @@ def _run_parallel(
                     done[name] = future.result()
                 except BaseException as exc:  # re-raised below
                     failed = failed or exc
+            if not running:  # no lens holds memory in the engine now
+                _release_cache(store)
     if failed is not None:
         raise failed
     return done
+
+
+def _release_cache(store: Store) -> None:
+    """Let DuckDB drop the table pages it keeps cached (up to its memory limit) once a lens
+    is done with them, so the next lens's own arrays do not sit on top of them: lowering
+    the limit evicts what is not in use, and the limit is then set back. Only while no
+    query runs; when DuckDB cannot free enough (an in-memory store), nothing changes."""
+    if store.backend != "duckdb":
+        return
+    con = store._con
+    with contextlib.suppress(Exception):  # nothing evictable: the limit stays as it was
+        con.execute("SET memory_limit = '64MB'")
+    limits.set_share(con, limits.ANALYZE_SHARE)
 
 
 def _chain(name: str, waits: Mapping[str, set[str]]) -> int:
