@@ -27,6 +27,7 @@ from sawubona import analyze as runner
 from sawubona import lenses as registry
 from sawubona.lenses import experience
 from sawubona.lenses.experience import drivers as drv
+from sawubona.lenses.experience import journeys as jny
 from sawubona.lenses.experience import segments as seg
 from sawubona.lenses.experience.journeys import TREATMENT_PARTS
 from sawubona.lenses.experience.sentiment import LexiconScorer, get_scorer
@@ -333,6 +334,93 @@ def test_median_intervals_are_exact_order_statistics() -> None:
     assert row["treatment_high"] == pytest.approx(np.sort(treat)[n - r])
     lo, _ = wilson(row["outcome_achieved"], n)
     assert row["outcome_low"] == pytest.approx(float(lo))
+
+
+def test_segment_counts_and_medians_per_dimension_match_pandas() -> None:
+    """The backend groups each journey once, by its finest cell; the groups of every
+    dimension are summed from the cells — checked against pandas on the journeys."""
+    rng = np.random.default_rng(11)
+    n = 2000
+    pick = lambda values: rng.choice(np.array(values, dtype=object), n)  # noqa: E731
+    df = pd.DataFrame(
+        {
+            "kind": pick(["order", "support"]),
+            "channel": pick(["web", "phone", "chat", None]),
+            "team": pick(["a", "b", "c"]),
+            "segment": pick(["x", "y", None]),
+            "month": pick(["2024-01", "2024-02", "2024-03"]),
+            "outcome_achieved": pd.array(
+                np.where(rng.random(n) < 0.2, None, rng.random(n) < 0.7), dtype="boolean"
+            ),
+            "treatment_survey": np.where(rng.random(n) < 0.5, np.nan, rng.random(n)),
+            "treatment": np.round(rng.random(n), 3),
+            "effort_contacts": rng.poisson(2.0, n),
+            "elapsed_vs_norm": np.exp(rng.normal(0, 0.5, n)),
+        }
+    )
+    out = seg.segments(ibis.memtable(df), level=0.95).to_pandas()
+    for dim in ("channel", "team", "segment", "month"):
+        key = df[dim].fillna(seg.MISSING)
+        for (kind, value), g in df.groupby([df.kind, key]):
+            row = out[(out.dimension == dim) & (out.kind == kind) & (out.value == value)]
+            assert len(row) == 1, (dim, kind, value)
+            r = row.iloc[0]
+            assert r["n"] == len(g)
+            assert r["outcome_known"] == g.outcome_achieved.notna().sum()
+            assert r["outcome_achieved"] == (g.outcome_achieved == True).sum()  # noqa: E712
+            assert r["rated_n"] == g.treatment_survey.notna().sum()
+            assert r["rating_mean"] == pytest.approx(g.treatment_survey.mean())
+            assert r["effort_contacts_median"] == np.median(g.effort_contacts)
+            assert r["treatment_median"] == pytest.approx(np.median(g.treatment))
+    assert (
+        len(out[out.dimension == "channel"])
+        == df.groupby([df.kind, df.channel.fillna(seg.MISSING)]).ngroups
+    )
+
+
+def test_arg_min_and_arg_max_skip_rows_without_a_key() -> None:
+    """On DuckDB the lens writes argmin/argmax as arg_min_null/arg_max_null: the value at
+    the least/greatest key among the rows kept by ``where`` — a missing value counts, a
+    row without a key does not, a group with no keyed row gives nothing."""
+    con = ibis.duckdb.connect()
+    t0 = dt.datetime(2024, 1, 1)
+    df = pd.DataFrame(
+        {
+            "g": ["a", "a", "a", "a", "b", "b", "c"],
+            "v": ["first", None, "last", "skipped", "only", "nokey", "x"],
+            "at": [
+                t0,
+                t0 + dt.timedelta(hours=1),
+                t0 + dt.timedelta(hours=3),
+                None,
+                t0,
+                None,
+                None,
+            ],
+            "keep": [True, True, True, True, True, True, True],
+        }
+    )
+    df.loc[2, "keep"] = False  # "last" filtered out by where
+    con.con.register("t_rows", pa.Table.from_pandas(df, preserve_index=False))
+    con.con.execute("CREATE TABLE t AS SELECT * FROM t_rows")
+    t = con.table("t")
+    out = (
+        t.group_by("g")
+        .aggregate(
+            lo=jny.arg_min(t.v, t.at),
+            hi=jny.arg_max(t.v, t.at),
+            hi_kept=jny.arg_max(t.v, t.at, where=t.keep),
+        )
+        .order_by("g")
+        .to_pandas()
+        .set_index("g")
+    )
+    sql = str(ibis.to_sql(jny.arg_max(t.v, t.at).name("x").as_table())).lower()
+    assert "arg_max_null" in sql
+    assert out.loc["a", "lo"] == "first" and out.loc["a", "hi"] == "last"
+    assert pd.isna(out.loc["a", "hi_kept"])  # the latest kept row's value is missing
+    assert out.loc["b", "lo"] == "only" and out.loc["b", "hi"] == "only"
+    assert pd.isna(out.loc["c", "lo"]) and pd.isna(out.loc["c", "hi"])
 
 
 # --------------------------------------------------------------------------- sentiment
