@@ -283,15 +283,19 @@ def test_engine_cache_is_released_between_lenses(
         "md5(range::VARCHAR) || md5((range * 7)::VARCHAR) AS s FROM range(3000000)"
     )
     con.execute("CHECKPOINT")  # on disk: its pages can be evicted and read again
-    limits.set_share(con, limits.ANALYZE_SHARE)
-    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    assert con.execute("SELECT count(DISTINCT s) FROM big").fetchall()[0][0] == 3_000_000
 
     def cached() -> int:
         sql = "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
         return int(con.execute(sql).fetchall()[0][0] or 0)
 
-    assert cached() > 64 << 20
-    runner._release_cache(store)
-    assert cached() <= 64 << 20
-    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+    def limit() -> str:
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    with store.memory_share(limits.ANALYZE_SHARE):  # as during an analysis
+        during = limit()
+        assert con.execute("SELECT count(DISTINCT s) FROM big").fetchall()[0][0] == 3_000_000
+        assert cached() > 64 << 20
+        store.release_cache()
+        assert cached() <= 64 << 20
+        assert limit() == during
+    assert limit() != during  # the default share again after the analysis

@@ -25,7 +25,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -188,7 +188,7 @@ def analyze(
     if workers is None:
         workers = limits.lens_workers()
     with store.memory_share(limits.ANALYZE_SHARE):
-        if workers > 1 and len(order) > 1 and store.backend == "duckdb":
+        if workers > 1 and len(order) > 1 and store.thread_tables() is not None:
             done = _run_parallel(store, available, order, as_of, settings, progress, workers)
             report.lenses.extend(done[name] for name in order)
         else:
@@ -196,7 +196,7 @@ def analyze(
                 if progress:
                     progress(f"{name} lens", None)
                 report.lenses.append(_run_one(store, available[name], as_of, settings))
-                _release_cache(store)
+                store.release_cache()
         report.work = _refresh_worklist(store, as_of, settings, progress)
     return report
 
@@ -226,7 +226,9 @@ def _run_parallel(
     failed: BaseException | None = None
 
     def work(name: str) -> LensReport:
-        with _worker_store(store) as tables:
+        own = store.thread_tables()
+        assert own is not None  # checked by the caller
+        with own as tables:
             return _run_one(store, available[name], as_of, settings, tables=tables, write=write)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sawubona-lens") as pool:
@@ -252,23 +254,10 @@ def _run_parallel(
                 except BaseException as exc:  # re-raised below
                     failed = failed or exc
             if not running:  # no lens holds memory in the engine now
-                _release_cache(store)
+                store.release_cache()
     if failed is not None:
         raise failed
     return done
-
-
-def _release_cache(store: Store) -> None:
-    """Let DuckDB drop the table pages it keeps cached (up to its memory limit) once a lens
-    is done with them, so the next lens's own arrays do not sit on top of them: lowering
-    the limit evicts what is not in use, and the limit is then set back. Only while no
-    query runs; when DuckDB cannot free enough (an in-memory store), nothing changes."""
-    if store.backend != "duckdb":
-        return
-    con = store._con
-    with contextlib.suppress(Exception):  # nothing evictable: the limit stays as it was
-        con.execute("SET memory_limit = '64MB'")
-    limits.set_share(con, limits.ANALYZE_SHARE)
 
 
 def _chain(name: str, waits: Mapping[str, set[str]]) -> int:
@@ -277,22 +266,6 @@ def _chain(name: str, waits: Mapping[str, set[str]]) -> int:
     for r in list(readers):
         readers |= {n for n, w in waits.items() if r in w}
     return len(readers)
-
-
-@contextlib.contextmanager
-def _worker_store(store: Store) -> Iterator[Callable[[str], Any]]:
-    """Tables on a cursor of this thread's own (a DuckDB connection is not shared between
-    threads): ``table(name)`` → an Ibis table. The cursor closes with the lens."""
-    import ibis
-
-    cursor = store._con.cursor()
-    try:
-        cursor.execute("SET TimeZone = 'UTC'")  # a per-connection setting
-        backend = ibis.duckdb.from_connection(cursor)
-        yield backend.table
-    finally:
-        with contextlib.suppress(Exception):
-            cursor.close()
 
 
 def run_order(available: Mapping[str, Lens], names: Sequence[str]) -> list[str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -260,6 +260,17 @@ class Store:
             yield self
         finally:
             self._backend.memory_share(limits.DEFAULT_SHARE)
+
+    def thread_tables(self) -> contextlib.AbstractContextManager[Callable[[str], Any]] | None:
+        """For a lens on a thread of its own: a context giving ``table(name)`` read through
+        that thread's own connection, or ``None`` when the backend runs one lens at a time
+        (PostgreSQL, Spark)."""
+        return self._backend.thread_tables()
+
+    def release_cache(self) -> None:
+        """Let the engine drop the table pages it keeps cached in this process (DuckDB);
+        only while no query runs."""
+        self._backend.release_cache()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:

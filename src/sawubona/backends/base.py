@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,17 @@ class Backend(ABC):
     def memory_share(self, share: float) -> None:
         """Let the engine use ``share`` of this machine's RAM from now on, where it can be
         told (an embedded engine); a server or cluster keeps its own settings."""
+        return None
+
+    def thread_tables(self) -> AbstractContextManager[Callable[[str], Any]] | None:
+        """For work on a thread of its own: a context giving ``table(name)`` → an Ibis
+        table read through a connection of that thread's own; ``None`` when the backend
+        runs one piece of work at a time (the default)."""
+        return None
+
+    def release_cache(self) -> None:
+        """Let go of table data the engine keeps cached in this process, where it can be
+        told (an embedded engine); call only while no query runs."""
         return None
 
     @abstractmethod

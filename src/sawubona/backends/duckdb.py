@@ -17,7 +17,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,32 @@ class DuckDBBackend(Backend):
     def memory_share(self, share: float) -> None:
         self._share = share  # kept for a copy-on-write reconnect
         limits.set_share(self.con, share)
+
+    @contextlib.contextmanager
+    def _thread_tables(self) -> Iterator[Callable[[str], Any]]:
+        import ibis
+
+        cursor = self.con.cursor()  # a connection of its own to the same database
+        try:
+            cursor.execute("SET TimeZone = 'UTC'")  # a per-connection setting
+            yield ibis.duckdb.from_connection(cursor).table
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+    def thread_tables(self) -> contextlib.AbstractContextManager[Callable[[str], Any]]:
+        """Tables read through a cursor of the calling thread's own, closed with the
+        context (a DuckDB connection must not be used by two threads at once)."""
+        return self._thread_tables()
+
+    def release_cache(self) -> None:
+        """Evict the table pages DuckDB keeps cached up to its memory limit: lowering the
+        limit evicts what no query pins, then the limit is set back. When DuckDB cannot
+        free enough (an in-memory database has nothing on disk to reload from), the
+        lowering fails and nothing changes."""
+        with contextlib.suppress(Exception):
+            self.con.execute("SET memory_limit = '64MB'")
+        limits.set_share(self.con, getattr(self, "_share", limits.DEFAULT_SHARE))
 
     def _busy(self) -> str:
         return (
