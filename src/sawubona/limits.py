@@ -1,8 +1,9 @@
 """How much memory DuckDB may take, and where it spills when that is not enough.
 
-DuckDB's own default is 80% of RAM *per database instance*; an ingest opens two
-(the in-memory staging database and the store), so on a large file the process
-could ask for 160% of the machine and be killed. Each instance sawubona opens
+DuckDB's own default is 80% of RAM *per database instance*; an ingest into a
+store that lends no staging connection opens two (the in-memory staging database
+and the store), so on a large file the process could ask for 160% of the machine
+and be killed. Each instance sawubona opens
 gets a share of RAM instead (:data:`DEFAULT_SHARE`, or ``SAWUBONA_MEMORY_LIMIT``
 such as ``4GB``), and a temporary directory to spill to, so a load or an
 analysis larger than memory runs slower rather than dying. DuckDB's limit
