@@ -91,12 +91,16 @@ def world_store(world: str, size: str, seed: int) -> tuple[Path, dict[str, int]]
     return store, counts
 
 
-def phase(kind: str, store: Path, lens: str = "") -> dict[str, Any]:
+def phase(kind: str, store: Path, lens: str = "", workers: int | None = None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if workers is not None:
+        env["SAWUBONA_LENS_WORKERS"] = str(workers)
     out = subprocess.run(
         [sys.executable, "-c", PHASE, kind, str(store), lens],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -119,6 +123,12 @@ def main() -> None:
     ap.add_argument("--no-all", action="store_true", help="skip the all-lenses run")
     ap.add_argument("--only-all", action="store_true", help="only the all-lenses run")
     ap.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        help="lenses the all-lenses run runs at once (SAWUBONA_LENS_WORKERS; default: "
+        "sawubona's, 2 on 2 cores)",
+    )
     args = ap.parse_args()
     worlds = args.world or ["telco", "shop"]
     sizes = args.size or ["medium", "large"]
@@ -135,7 +145,7 @@ def main() -> None:
             base = phase("baseline", store)
             runs = {lens: phase("lens", store, lens) for lens in lenses}
             if not args.no_all:
-                runs["all"] = phase("lens", store, "all")
+                runs["all"] = phase("lens", store, "all", args.workers)
             figures[world, size] = {"rows": rows, "base": base, "runs": runs}
             lines.append(
                 f"**{world}/{size}**: {rows:,} input rows; baseline (DuckDB scans every table "
@@ -166,6 +176,11 @@ def main() -> None:
                 f"rows): exponent {wall:.2f} wall, {cpu:.2f} CPU (target <= 1.15)"
             )
             print(f"  {lines[-1]}", flush=True)
+    if not args.no_all:
+        from sawubona import limits
+
+        at_once = args.workers or limits.lens_workers()
+        lines.append(f"the all-lenses run ran up to {at_once} lens(es) at once")
     lines.append(
         f"load average before (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}; "
         f"after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
