@@ -539,14 +539,19 @@ def _finish(base: ir.Table, kind_norm: ir.Table, chan_norm: ir.Table | None) -> 
         )
     else:
         t = t.mutate(_wait_norm=ibis.null("float64"))
-    outcome, source = _outcome(t)
+    # the ratios, then the parts, each computed once in a select of its own: the blend
+    # and the output read them as columns (written inline, the engine would evaluate
+    # every part three times)
+    t = t.mutate(
+        _wait_ratio=ibis.ifelse(
+            t._wait_norm > 0, t.first_response_hours / t._wait_norm, ibis.null("float64")
+        ),
+        _elapsed_ratio=ibis.ifelse(
+            t._elapsed_norm > 0, t.elapsed_hours / t._elapsed_norm, ibis.null("float64")
+        ),
+    )
     contacts = t.effort_contacts
-    wait_ratio = ibis.ifelse(
-        t._wait_norm > 0, t.first_response_hours / t._wait_norm, ibis.null("float64")
-    )
-    elapsed_ratio = ibis.ifelse(
-        t._elapsed_norm > 0, t.elapsed_hours / t._elapsed_norm, ibis.null("float64")
-    )
+    wait_ratio = t._wait_ratio
     has_contact = (contacts > 0).fill_null(False)
     parts = {
         "treatment_survey": t.treatment_survey,
@@ -575,6 +580,10 @@ def _finish(base: ir.Table, kind_norm: ir.Table, chan_norm: ir.Table | None) -> 
         ),
         "treatment_sentiment": (t.comment_sentiment + 1.0) / 2.0,
     }
+    t = t.mutate(**parts)
+    parts = {name: t[name] for name in parts}
+    outcome, source = _outcome(t)
+    contacts = t.effort_contacts
     total: Any = ibis.literal(0.0)
     count: Any = ibis.literal(0)
     for v in parts.values():
@@ -608,9 +617,9 @@ def _finish(base: ir.Table, kind_norm: ir.Table, chan_norm: ir.Table | None) -> 
         transfers=t.transfers,
         unanswered_contacts=t.unanswered_contacts,
         first_response_hours=t.first_response_hours,
-        first_response_vs_norm=wait_ratio,
+        first_response_vs_norm=t._wait_ratio,
         elapsed_hours=t.elapsed_hours,
-        elapsed_vs_norm=elapsed_ratio,
+        elapsed_vs_norm=t._elapsed_ratio,
         effort_survey=t.effort_survey,
         items=t.items,
         items_unavailable=t.items_unavailable,
