@@ -28,12 +28,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from sawubona import limits
 from sawubona.backends.base import Backend, as_table, ident
 from sawubona.errors import StoreError
 
 
 def local_session(master: str = "local[2]") -> Any:
-    """A Spark session for sawubona: UTC, quiet, few shuffle partitions in local mode."""
+    """A Spark session for sawubona: UTC, quiet; in local mode few shuffle partitions and a
+    driver heap of a share of RAM (:mod:`sawubona.limits`)."""
     from pyspark.sql import SparkSession
 
     builder = (
@@ -46,8 +48,15 @@ def local_session(master: str = "local[2]") -> Any:
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
     )
     if master.startswith("local"):
-        builder = builder.config("spark.sql.shuffle.partitions", "4").config(
-            "spark.default.parallelism", "2"
+        # the driver is the whole cluster here, and Spark's 1 GB heap cannot take a medium
+        # world's usage table handed over from Arrow (createDataFrame reads it whole): it
+        # gets the share of RAM a DuckDB store gets (or SAWUBONA_MEMORY_LIMIT). Only heeded
+        # when this call starts the JVM.
+        heap = limits.memory_limit(limits.DEFAULT_SHARE) >> 20
+        builder = (
+            builder.config("spark.sql.shuffle.partitions", "4")
+            .config("spark.default.parallelism", "2")
+            .config("spark.driver.memory", f"{heap}m")
         )
     try:
         session = builder.getOrCreate()
