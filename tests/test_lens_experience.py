@@ -886,3 +886,46 @@ def test_shop_support_drivers_on_a_bigger_world(tmp_path: Path) -> None:
     penalties = {**TELCO, "wismo": -1.0}  # support cases: as telco, "where is my order" −1
     d = _check_model(w, "treatment_survey", "support", penalties, "broken_promise:")
     assert {"transferred", "repeat_contact"} <= set(d.index)
+
+
+def test_treatment_trend_is_the_least_squares_slope_even_for_journeys_hours_apart() -> None:
+    """treatment_trend against NumPy's least-squares fit (in extended precision) on
+    planted journeys: a customer whose journeys lie hours apart (sums of x and x² over
+    years since 2000 would cancel and lose the slope), one spread over months, one with
+    one rated journey (no trend) and one whose rated journeys start at the same time."""
+    from sawubona.lenses.experience.customers import customers
+
+    start = dt.datetime(2025, 3, 1, 8)
+    planted = {
+        "hours": ([0, 2, 5, 9], [0.2, 0.35, 0.3, 0.6]),
+        "months": ([0, 24 * 40, 24 * 95, 24 * 180], [0.9, 0.7, 0.75, 0.4]),
+        "one": ([0, 30], [0.5, None]),
+        "same": ([0, 0], [0.1, 0.9]),
+    }
+    rows = []
+    for cid, (hours, treat) in planted.items():
+        for i, (h, y) in enumerate(zip(hours, treat, strict=True)):
+            rows.append(
+                {
+                    "journey_id": f"{cid}-{i}",
+                    "customer_id": cid,
+                    "kind": "support",
+                    "started_at": start + dt.timedelta(hours=h),
+                    "outcome_achieved": True,
+                    "treatment": y,
+                    "effort_contacts": 1,
+                    "elapsed_vs_norm": 1.0,
+                }
+            )
+    con = ibis.duckdb.connect()
+    con.con.register("j", pa.Table.from_pylist(rows))
+    t = con.table("j")
+    got = customers(t, level=0.95).to_pandas().set_index("customer_id")["treatment_trend"]
+    year = np.longdouble(365.25 * 24)
+    for cid in ("hours", "months"):
+        hours, treat = planted[cid]
+        x = np.array(hours, dtype=np.longdouble) / year
+        y = np.array(treat, dtype=np.longdouble)
+        want = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+        assert got[cid] == pytest.approx(want, rel=1e-9), cid
+    assert pd.isna(got["one"]) and pd.isna(got["same"])

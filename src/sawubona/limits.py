@@ -58,14 +58,21 @@ def memory_limit(share: float = DEFAULT_SHARE) -> int:
     return max(int(ram * share), 512 << 20) if ram else 4 << 30
 
 
+#: two lenses at once hold two lenses' arrays: on the large telco world the peak went from
+#: 6.8 to 9.0 GB (bench/RESULTS.md), so below this much RAM lenses run one at a time
+PARALLEL_LENSES_RAM = 16 << 30
+
+
 def lens_workers() -> int:
-    """How many lenses an analysis runs at once: ``SAWUBONA_LENS_WORKERS``, else up to 2
-    (one per core)."""
+    """How many lenses an analysis runs at once: ``SAWUBONA_LENS_WORKERS``, else 2 on a
+    machine with two cores or more and at least :data:`PARALLEL_LENSES_RAM`, else 1."""
     text = os.environ.get(LENS_WORKERS_ENV, "").strip()
     if text:
         if not text.isdigit() or int(text) < 1:
             raise ValueError(f"{LENS_WORKERS_ENV}={text!r} is not a count; write it like 1 or 2")
         return int(text)
+    if physical_memory() < PARALLEL_LENSES_RAM:
+        return 1
     return max(1, min(2, os.cpu_count() or 1))
 
 

@@ -4,8 +4,8 @@ Per customer, from the per-journey table (Ibis, in the backend): journeys, the
 outcome rate with its Wilson interval, the last failed outcome, the latest known
 outcome, and the distributions of the treatment and of the effort — median and
 worst — and a **trend**: the least-squares slope of their treatment against time,
-per year (from five sums per customer, no sorting), for customers with at least
-two rated journeys at different times.
+per year (the engine's population covariance over variance per customer, no
+sorting), for customers with at least two rated journeys at different times.
 """
 
 from __future__ import annotations
@@ -47,12 +47,13 @@ def customers(t: ir.Table, *, level: float) -> pa.Table:
         effort_contacts_worst=t.effort_contacts.max(),
         elapsed_vs_norm_median=t.elapsed_vs_norm.median(),
         elapsed_vs_norm_worst=t.elapsed_vs_norm.max(),
-        # sufficient statistics of the least-squares slope of treatment on time (years)
+        # the least-squares slope of treatment on time (years) is cov(x, y) / var(x); the
+        # engines' covariance and variance aggregates are computed stably (one pass, about
+        # the running mean), where sums of x and x² would cancel and lose the slope of
+        # journeys hours apart
         _n=rated.cast("int32").sum(),
-        _x=x.sum(where=rated),
-        _y=t.treatment.sum(),
-        _xx=(x * x).sum(where=rated),
-        _xy=(x * t.treatment).sum(),
+        _cov=x.cov(t.treatment, where=rated, how="pop"),
+        _var=x.var(where=rated, how="pop"),
     )
     out = agg.to_pyarrow()
     z = float(stats.norm.ppf(0.5 + level / 2))
@@ -65,12 +66,12 @@ def customers(t: ir.Table, *, level: float) -> pa.Table:
     for name, values in (("outcome_rate", rate), ("outcome_low", low), ("outcome_high", high)):
         out = out.add_column(at, name, pa.array(values, pa.float64(), mask=np.isnan(values)))
         at += 1
-    n_, sx, sy, sxx, sxy = (
+    n_, cov, var = (
         np.asarray(pc.fill_null(out.column(c).cast(pa.float64()), np.nan), dtype=float)
-        for c in ("_n", "_x", "_y", "_xx", "_xy")
+        for c in ("_n", "_cov", "_var")
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        sxx_c = sxx - sx**2 / n_
-        slope = np.where((n_ >= 2) & (sxx_c > 1e-9), (sxy - sx * sy / n_) / sxx_c, np.nan)
-    out = out.drop_columns(["_n", "_x", "_y", "_xx", "_xy"])
+        # n·var is the centred sum of squares; below 1e-9 years² the times are all but equal
+        slope = np.where((n_ >= 2) & (n_ * var > 1e-9), cov / var, np.nan)
+    out = out.drop_columns(["_n", "_cov", "_var"])
     return out.append_column("treatment_trend", pa.array(slope, pa.float64(), mask=np.isnan(slope)))
