@@ -246,6 +246,8 @@ def _run_parallel(
                     if progress:
                         progress(f"{name} lens", None)
                     running[pool.submit(work, name)] = name
+            if not running:  # pragma: no cover - run_order refuses a cycle before this
+                raise SawubonaError(f"no lens can start: {sorted(set(order) - done.keys())}")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 name = running.pop(future)
@@ -262,9 +264,11 @@ def _run_parallel(
 
 def _chain(name: str, waits: Mapping[str, set[str]]) -> int:
     """How many lenses wait, directly or not, on ``name``."""
-    readers = {n for n, w in waits.items() if name in w}
-    for r in list(readers):
-        readers |= {n for n, w in waits.items() if r in w}
+    readers: set[str] = set()
+    new = {name}
+    while new:
+        new = {n for n, w in waits.items() if w & new} - readers
+        readers |= new
     return len(readers)
 
 
