@@ -19,8 +19,10 @@ at random from the store:
 
 ``--workers N`` (N > 1) serves with ``sawubona serve --workers N`` (N uvicorn processes,
 each with the store open read-only).
-Give ``--store`` a copy of a store: the portrait looks rows up through the indexes
-``sawubona.portrait.prepare`` makes (``--prepare`` makes them on that store first).
+Give ``--store`` a copy of a store: the portrait looks rows up in the memory-mapped
+snapshot ``sawubona.portrait.prepare`` writes beside it (``<store>.portrait``), or, when
+there is none or it is stale, through the indexes it makes (``--prepare`` makes both on
+that store first). The report says which.
 
     .venv/bin/python bench/bench_portrait.py --size large
     .venv/bin/python bench/bench_portrait.py --store /tmp/copy.duckdb --prepare --seconds 10
@@ -172,12 +174,24 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         with sawubona.open(store) as s:
             made = portrait.prepare(s)
+        snap = {k: v for k, v in made.items() if k.startswith("snapshot.")}
         prepared = (
-            f"; portrait.prepare: {len(made)} indexes in {time.perf_counter() - t0:.1f} s "
+            f"; portrait.prepare: {len(made) - len(snap)} indexes and {len(snap)} snapshot "
+            f"tables ({sum(snap.values()):.1f} s of it) in {time.perf_counter() - t0:.1f} s "
             f"(CPU {time.process_time() - c0:.1f} s)"
         )
+    from sawubona import portrait_snapshot
+
+    load_before = os.getloadavg()
     with sawubona.open(store, read_only=True) as s:
         every = s.arrow("customers", ["customer_id"]).column(0).to_pylist()
+        fresh = portrait_snapshot.open(s) is not None
+        folder = portrait_snapshot.directory(s)
+    if fresh and folder is not None:
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        prepared += f"; snapshot {folder.name} up to date, {size / 1e9:.2f} GB"
+    else:
+        prepared += "; no up-to-date snapshot: portraits read DuckDB"
     rng = random.Random(0)
     ids = rng.sample(every, min(5000, len(every)))
     port = free_port()
@@ -253,7 +267,10 @@ def main() -> None:
         )
     else:
         lines.append("throughput not measured: wrk is not installed (apt-get install wrk)")
-    lines.append(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    lines.append(
+        f"load average before: {', '.join(f'{x:.1f}' for x in load_before)}; after: "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     print("\n".join(lines))
     if not args.no_record:
         append_result(

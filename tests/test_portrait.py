@@ -125,7 +125,7 @@ def test_prepare_indexes_every_lookup_and_duckdb_uses_them(shop: Path, tmp_path:
         assert set(first) == {f"{t}.{c}" for t, c in portrait.LOOKUPS if t in filled}
         assert len(first) >= 10  # an empty table is left alone, the others are indexed
         again = portrait.prepare(s)  # IF NOT EXISTS: the same indexes, no error
-        assert set(again) == set(first)
+        assert {k for k in again if not k.startswith("snapshot.")} == set(first)
         con = s._con
         names = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
         assert names == {f"sawubona_lookup_{k.replace('.', '_')}" for k in first}
@@ -170,7 +170,7 @@ def test_each_thread_looks_up_on_its_own_cursor(indexed: sawubona.Store) -> None
     backend = indexed._backend
     ids = some_customers(indexed, 40)
     expected = {cid: portrait.build(indexed, cid).to_dict() for cid in ids}
-    ctx = portrait.context(indexed)
+    ctx = portrait.context(indexed, snapshot=False)  # DuckDB's lookups, not the snapshot's
     got: dict[str, Any] = {}
     errors: list[BaseException] = []
 
@@ -244,7 +244,7 @@ def test_forget_keeps_the_indexes_and_leaves_no_trace_in_them(shop: Path, tmp_pa
     assert cid.encode() not in path.read_bytes()
     with sawubona.open(path, read_only=True) as s:
         names = {r[0] for r in s._con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
-        assert len(names) == len(made)
+        assert len(names) == len([k for k in made if not k.startswith("snapshot.")])
         assert s._backend.lookup("touchpoints", {"customer_id": cid}) == []  # type: ignore[attr-defined]
 
 
@@ -320,3 +320,175 @@ def test_serve_with_workers_answers_from_several_processes(shop: Path, tmp_path:
     finally:
         server.terminate()
         server.wait(30)
+
+
+# -- the memory-mapped snapshot (sawubona.portrait_snapshot) ---------------------------
+
+
+@pytest.fixture
+def snapped(shop: Path, tmp_path: Path) -> Path:
+    """A copy of the shop world after ``prepare``: indexes and a snapshot beside it."""
+    from sawubona import portrait_snapshot
+
+    path = tmp_path / "snapped.duckdb"
+    shutil.copyfile(shop, path)
+    with sawubona.open(path) as s:
+        took = portrait.prepare(s)
+        assert portrait_snapshot.directory(s) == Path(f"{path}.portrait")
+    assert {k for k in took if k.startswith("snapshot.")} >= {
+        "snapshot.customers",
+        "snapshot.touchpoints",
+        "snapshot.journey_items",
+    }
+    return path
+
+
+def _no_duckdb_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make DuckDB's point lookups fail: whatever still works came from the snapshot."""
+    from sawubona.backends.duckdb import DuckDBBackend
+
+    calls: list[str] = []
+
+    def refuse(self: Any, name: str, where: dict[str, Any]) -> list[dict[str, Any]]:
+        calls.append(name)
+        raise AssertionError(f"a DuckDB lookup of {name}")
+
+    monkeypatch.setattr(DuckDBBackend, "lookup", refuse)
+    return calls
+
+
+def test_snapshot_gives_every_customer_the_same_portrait(
+    snapped: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sawubona.open(snapped, read_only=True) as s:
+        ids: list[str] = s.arrow("customers", ["customer_id"]).column(0).to_pylist()
+        plain_ctx = portrait.context(s, snapshot=False)
+        expected = {cid: portrait.build(s, cid, plain_ctx).to_dict() for cid in ids}
+        ctx = portrait.context(s)
+        assert ctx.snapshot is not None
+        for table, column in portrait.LOOKUPS:
+            assert ctx.snapshot.has(table, column) == (table in ctx.present), table
+        # each table's lookups give DuckDB's rows, values and order, key by key
+        for table, column in portrait.LOOKUPS:
+            if table not in ctx.present:
+                continue
+            keys = s.arrow(table, [column]).column(0).unique().to_pylist()[::7]
+            for key in [*keys, "no-such-key"]:
+                want = s._backend.lookup(table, {column: key})  # type: ignore[attr-defined]
+                assert same(ctx.snapshot.lookup(table, {column: key}), want), (table, key)
+        calls = _no_duckdb_lookups(monkeypatch)
+        items = 0
+        for cid in ids:
+            got = portrait.build(s, cid, ctx).to_dict()
+            assert same(got, expected[cid]), cid
+            assert json.dumps(got, default=str) == json.dumps(expected[cid], default=str)
+            items += any("core item" in x["text"] for x in got["sections"]["what matters"])
+        assert calls == [] and items > 0  # journey items came from the snapshot too
+        with pytest.raises(sawubona.errors.UnknownCustomerError):
+            portrait.build(s, "no-such-id", ctx)
+
+
+def test_api_serves_the_same_bytes_from_the_snapshot(
+    shop: Path, snapped: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from sawubona.web.app import create_app
+
+    with sawubona.open(shop, read_only=True) as s:
+        ids = some_customers(s, 40)
+    before = TestClient(create_app(shop))  # no snapshot beside it: DuckDB's lookups
+    expected = {cid: before.get(f"/api/customers/{cid}").content for cid in ids}
+    assert not Path(f"{shop}.portrait").exists()
+    calls = _no_duckdb_lookups(monkeypatch)
+    client = TestClient(create_app(snapped))
+    for cid in ids:
+        r = client.get(f"/api/customers/{cid}")
+        assert r.status_code == 200 and r.content == expected[cid], cid
+    assert calls == []
+    assert client.get("/api/customers/no-such-id").status_code == 404
+
+
+def test_a_stale_snapshot_is_never_read(snapped: Path, tmp_path: Path) -> None:
+    """An ingest after the snapshot: the fingerprint differs, portraits read DuckDB (and
+    see the new row) until the next prepare writes a new snapshot."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sawubona import portrait_snapshot
+
+    with sawubona.open(snapped, read_only=True) as s:
+        old = portrait.context(s).snapshot
+        assert old is not None
+        touches = s.arrow("touchpoints")
+        cid = touches.column("customer_id")[0].as_py()
+    row = {k: v[0] for k, v in touches.slice(0, 1).to_pydict().items() if not k.startswith("_")}
+    row["touchpoint_id"] = "planted-touch-1"
+    row["at"] = max(touches.column("at").to_pylist()) + dt.timedelta(hours=1)
+    (tmp_path / "more").mkdir()
+    canonical = [f for f in touches.schema if not f.name.startswith("_")]
+    pq.write_table(
+        pa.Table.from_pylist([row], schema=pa.schema(canonical)),
+        tmp_path / "more" / "touchpoints.parquet",
+    )
+    with sawubona.open(snapped) as s:
+        s.ingest(tmp_path / "more")
+        assert portrait_snapshot.open(s) is None  # stale
+        ctx = portrait.context(s)
+        assert ctx.snapshot is None
+        fresh = portrait.build(s, cid, ctx).to_dict()
+        assert "planted-touch-1" in json.dumps(fresh, default=str)
+        # what the stale snapshot would have said: without the new row
+        stale_ctx = portrait.Context(ctx.present, ctx.as_of, old)
+        assert "planted-touch-1" not in json.dumps(
+            portrait.build(s, cid, stale_ctx).to_dict(), default=str
+        )
+        assert "snapshot.touchpoints" in portrait.prepare(s)  # rewritten
+        assert not [k for k in portrait.prepare(s) if k.startswith("snapshot.")]  # once
+        again = portrait.context(s)
+        assert again.snapshot is not None
+        assert same(portrait.build(s, cid, again).to_dict(), fresh)
+
+
+def test_forget_removes_the_snapshot(snapped: Path) -> None:
+    from sawubona import privacy
+
+    folder = Path(f"{snapped}.portrait")
+    with sawubona.open(snapped) as s:
+        cid = some_customers(s, 5)[3]
+        assert any(cid.encode() in f.read_bytes() for f in folder.iterdir())  # it was there
+        privacy.forget(s, cid)
+        assert not folder.exists()
+        assert portrait.context(s).snapshot is None
+        portrait.prepare(s)  # the next prepare writes one without them
+    assert folder.exists()
+    files = list(folder.iterdir())
+    assert len(files) > 10
+    assert not any(cid.encode() in f.read_bytes() for f in files)
+    leftovers = [p.name for p in snapped.parent.iterdir() if p.name.endswith((".tmp", ".old"))]
+    assert leftovers == []
+
+
+def test_snapshot_build_is_all_or_nothing(snapped: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sawubona import portrait_snapshot
+
+    folder = Path(f"{snapped}.portrait")
+    manifest = (folder / "manifest.json").read_bytes()
+    real = portrait_snapshot._write_table
+    written: list[str] = []
+
+    def fail_on_third(con: Any, out: Path, table: str, column: str) -> bool:
+        if len(written) == 2:
+            raise OSError("disk full")
+        written.append(table)
+        return real(con, out, table, column)
+
+    monkeypatch.setattr(portrait_snapshot, "_write_table", fail_on_third)
+    with sawubona.open(snapped) as s, pytest.raises(OSError, match="disk full"):
+        portrait_snapshot.build(s, force=True)
+    assert len(written) == 2
+    assert (folder / "manifest.json").read_bytes() == manifest  # the old one, untouched
+    assert [p.name for p in snapped.parent.iterdir() if p.name.endswith((".tmp", ".old"))] == []
+    with sawubona.open(snapped, read_only=True) as s:
+        assert portrait_snapshot.open(s) is not None
+        assert portrait_snapshot.build(s) == {}  # a reader writes nothing

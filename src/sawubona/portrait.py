@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sawubona.errors import UnknownCustomerError
 
 if TYPE_CHECKING:
+    from sawubona.portrait_snapshot import Snapshot
     from sawubona.store import Store
 
 STORY_LIMIT = 60
@@ -114,35 +115,54 @@ class Context:
 
     present: frozenset[str]
     as_of: dt.datetime | None
+    #: the store's memory-mapped snapshot of the looked-up rows, when one is up to date
+    #: (:mod:`sawubona.portrait_snapshot`); without it the rows come from the store
+    snapshot: Snapshot | None = field(default=None, compare=False)
 
 
-def context(store: Store) -> Context:
+def context(store: Store, *, snapshot: bool = True) -> Context:
     """The tables present and the ``as_of`` of the latest analysis (or the latest event).
 
     A table a portrait looks rows up in counts as present only when it has rows: the
-    lookup would find none (journey_items, in a world without items)."""
+    lookup would find none (journey_items, in a world without items). With
+    ``snapshot``, the store's snapshot when it matches the store (opening one costs a
+    query and mapping its files: worth it for a context kept across portraits)."""
+    from sawubona import portrait_snapshot
+
     tables = store.tables()
     looked_up = {t for t, _ in LOOKUPS}
     present = frozenset(t for t in tables if t not in looked_up or store.count(t) > 0)
-    return Context(present, _as_of(store, frozenset(tables)))
+    snap = portrait_snapshot.open(store) if snapshot else None
+    return Context(present, _as_of(store, frozenset(tables)), snap)
 
 
 def prepare(store: Store) -> dict[str, float]:
-    """Index the columns portraits look rows up by; seconds per index (DuckDB only).
+    """Index the columns portraits look rows up by, and write their snapshot; seconds
+    per index and per snapshot table (DuckDB only).
 
     Call after a write session that changed canonical or result tables (an ingest, an
-    analysis, a ``forget``): ``IF NOT EXISTS``, so an index already there costs nothing.
-    Without it a portrait reads every row group of each table, which on a million
-    customers takes most of a second. Other backends: nothing to do, ``{}``."""
+    analysis, a ``forget``): ``IF NOT EXISTS``, so an index already there costs nothing,
+    and the snapshot (:mod:`sawubona.portrait_snapshot`) is rewritten only when the
+    store's fingerprint changed. Without the indexes a portrait reads every row group
+    of each table, which on a million customers takes most of a second; without the
+    snapshot it makes a dozen DuckDB queries. Other backends: nothing to do, ``{}``."""
+    from sawubona import portrait_snapshot
+
     index = getattr(getattr(store, "_backend", None), "index_lookups", None)
     if index is None or store.read_only:
         return {}
     took: dict[str, float] = index(LOOKUPS)
+    took.update({f"snapshot.{t}": s for t, s in portrait_snapshot.build(store).items()})
     return took
 
 
 def _rows(
-    store: Store, present: frozenset[str], table: str, column: str, value: str
+    store: Store,
+    present: frozenset[str],
+    table: str,
+    column: str,
+    value: str,
+    snapshot: Snapshot | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of ``table`` whose ``column`` is ``value`` (none when the table is absent).
 
@@ -152,6 +172,8 @@ def _rows(
     values as Arrow's ``to_pylist``, at half the cost for a handful of rows)."""
     if table not in present:
         return []
+    if snapshot is not None and snapshot.has(table, column):
+        return snapshot.lookup(table, {column: value})
     lookup = getattr(getattr(store, "_backend", None), "lookup", None)
     if lookup is not None:
         found: list[dict[str, Any]] = lookup(table, {column: value})
@@ -179,19 +201,24 @@ def build(store: Store, customer_id: str, ctx: Context | None = None) -> Portrai
     """The portrait of ``customer_id``; :class:`UnknownCustomerError` if there is none.
 
     ``ctx``: the store version's :class:`Context`, when the caller keeps one."""
-    ctx = ctx or context(store)
+    ctx = ctx or context(store, snapshot=False)
     present = ctx.present
-    customer = _rows(store, present, "customers", "customer_id", customer_id)
+    snap = ctx.snapshot
+
+    def rows(table: str) -> list[dict[str, Any]]:
+        return _rows(store, present, table, "customer_id", customer_id, snap)
+
+    customer = rows("customers")
     if not customer:
         raise UnknownCustomerError(f"no customer has the id {customer_id!r}")
     c = customer[0]
     as_of = ctx.as_of
-    journeys = _rows(store, present, "journeys", "customer_id", customer_id)
-    touches = _rows(store, present, "touchpoints", "customer_id", customer_id)
-    promises = _rows(store, present, "promises", "customer_id", customer_id)
-    surveys = _rows(store, present, "surveys", "customer_id", customer_id)
-    actions = _rows(store, present, "actions", "customer_id", customer_id)
-    subs = _rows(store, present, "subscriptions", "customer_id", customer_id)
+    journeys = rows("journeys")
+    touches = rows("touchpoints")
+    promises = rows("promises")
+    surveys = rows("surveys")
+    actions = rows("actions")
+    subs = rows("subscriptions")
 
     tenure = (as_of - c["joined_at"]).days if as_of and c.get("joined_at") else None
     value = sum(j["value"] or 0 for j in journeys)
@@ -208,7 +235,7 @@ def build(store: Store, customer_id: str, ctx: Context | None = None) -> Portrai
         "plans": [s["plan_id"] for s in subs if not s.get("ended_at")],
     }
     sections: dict[str, list[Statement]] = {
-        "what matters": _matters(store, present, journeys, touches),
+        "what matters": _matters(store, present, journeys, touches, snap),
         "experiences": _experiences(journeys),
         "promises": _promises(promises, as_of),
         "what they said": _said(surveys),
@@ -216,9 +243,9 @@ def build(store: Store, customer_id: str, ctx: Context | None = None) -> Portrai
     }
     lenses: dict[str, list[dict[str, Any]]] = {}
     for lens, table in LENS_TABLES.items():
-        rows = _rows(store, present, table, "customer_id", customer_id)
-        if rows:
-            lenses[lens] = rows
+        found = rows(table)
+        if found:
+            lenses[lens] = found
     sections["what we could give"] = [
         Statement(
             str(g.get("message") or g.get("kind")),
@@ -250,11 +277,12 @@ def _matters(
     present: frozenset[str],
     journeys: list[dict[str, Any]],
     touches: list[dict[str, Any]],
+    snapshot: Snapshot | None = None,
 ) -> list[Statement]:
     out = []
     if journeys and "journey_items" in present:
         ids = [j["journey_id"] for j in journeys]
-        items = _items(store, ids)
+        items = _items(store, ids, snapshot)
         per_journey = Counter({(i["journey_id"], i["item_id"]) for i in items})
         counts = Counter(item for (_, item) in per_journey)
         if counts:
@@ -287,9 +315,14 @@ def _matters(
     return out
 
 
-def _items(store: Store, journey_ids: list[str]) -> list[dict[str, Any]]:
-    """The journey_items rows of these journeys, journey by journey: one lookup on DuckDB."""
+def _items(
+    store: Store, journey_ids: list[str], snapshot: Snapshot | None = None
+) -> list[dict[str, Any]]:
+    """The journey_items rows of these journeys, journey by journey: one lookup on DuckDB
+    (or in the snapshot)."""
     lookup = getattr(getattr(store, "_backend", None), "lookup", None)
+    if snapshot is not None and snapshot.has("journey_items", "journey_id"):
+        lookup = snapshot.lookup
     if lookup is None:
         return [
             row

@@ -225,6 +225,11 @@ def forget(store: Store, customer_id: str, *, rewrite: bool = True) -> Receipt:
         _forget_quarantine(con, matcher, receipt)
         _forget_findings(con, all_ids, own, receipt)
         _redact_everywhere(con, own, receipt)
+    # the portraits' snapshot beside the store holds copies of the rows: deleted (portraits
+    # read the store until the next `portrait.prepare` writes a new one)
+    from sawubona import portrait_snapshot
+
+    portrait_snapshot.remove(store)
     # the worklist lives in its own file beside the store (sawubona.work): erased right after
     from sawubona.work import Worklist, worklist_path
 

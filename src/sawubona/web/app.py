@@ -144,7 +144,8 @@ class LiveStore:
         #: requests reading outside the app's lock (see ``reading``), and their signal
         self._readers = 0
         self._idle = threading.Condition()
-        #: what every portrait of the open version shares (tables present, as_of)
+        #: what every portrait of the open version shares (tables present, as_of, and the
+        #: memory-mapped snapshot of the rows portraits read, when it matches this version)
         self._context: portrait.Context | None = None
         # tells writers to write a copy rather than take the file (backends.duckdb)
         self._marker = serving_marker(self._path)
@@ -189,7 +190,7 @@ class LiveStore:
         last of them is done."""
         with lock:
             store = self.current()
-            if self._context is None:
+            if self._context is None:  # opens the version's portrait snapshot, if fresh
                 self._context = portrait.context(store)
             ctx = self._context
             with self._idle:
