@@ -338,9 +338,11 @@ def _match(claims: pd.DataFrame, pay: pd.DataFrame, match_days: float) -> pd.Dat
     if not len(claims) or not len(pay):
         return claims
     pay = pay.assign(amount=pay["amount"].fillna(0.0))
-    groups = pa.array(claims["group"].unique().tolist(), pa.string())
+    groups = pa.array(claims["group"].unique().tolist(), pa.string(), from_pandas=True)
     key = pay["customer_id"].astype(str) + "|" + pay["journey_id"].astype(str)
-    found = pc.is_in(pa.array(key.tolist(), pa.string()), value_set=groups)
+    # a payment without a journey has no key (missing, not text): it matches no group
+    keys = pa.array(key.tolist(), pa.string(), from_pandas=True)
+    found = pc.fill_null(pc.is_in(keys, value_set=groups), False)
     linked = pay["journey_id"].notna() & np.asarray(found, dtype=bool)
     by_group = pay[linked].assign(group=key[linked])
     loose = pay[pay["journey_id"].isna()].sort_values("at")
