@@ -335,6 +335,9 @@ def snapped(shop: Path, tmp_path: Path) -> Path:
     with sawubona.open(path) as s:
         took = portrait.prepare(s)
         assert portrait_snapshot.directory(s) == Path(f"{path}.portrait")
+    # readable by whoever may read the store (a server under another user), not private
+    readable = Path(f"{path}.portrait").stat().st_mode & 0o444
+    assert readable == path.stat().st_mode & 0o444 != 0
     assert {k for k in took if k.startswith("snapshot.")} >= {
         "snapshot.customers",
         "snapshot.touchpoints",

@@ -138,6 +138,9 @@ def build(store: Store, *, force: bool = False) -> dict[str, float]:
         built = f"{time.time_ns()}-{os.getpid()}"
         manifest = {"format": FORMAT, "fingerprint": fp, "built": built, "tables": tables}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        # mkdtemp's directory is private (0700): readable by whoever may read the store
+        mode = Path(str(store.path)).stat().st_mode & 0o777
+        os.chmod(tmp, mode | (mode & 0o444) >> 2)
         _swap(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
