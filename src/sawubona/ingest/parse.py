@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -263,24 +264,13 @@ def column_expr(
     column: str,
     duck_type: str,
     logical: str,
-    *,
-    date_format: str | None = None,
-    decimal: str | None = None,
-    timezone: str = "UTC",
-    lower: bool = False,
+    **options: Any,
 ) -> Parsed:
-    """Build the raw and parsed expressions for staged ``column`` of type ``duck_type``."""
-    p = _column_expr(
-        con,
-        view,
-        column,
-        duck_type,
-        logical,
-        date_format=date_format,
-        decimal=decimal,
-        timezone=timezone,
-        lower=lower,
-    )
+    """Build the raw and parsed expressions for staged ``column`` of type ``duck_type``.
+
+    ``options``: ``date_format``, ``decimal``, ``timezone``, ``lower`` (see
+    :func:`_column_expr`). A typed (non-text) column keeps its value as the raw copy."""
+    p = _column_expr(con, view, column, duck_type, logical, **options)
     if not _is_text(duck_type):
         p.kept = q(column)
         p.text_of_kept = _text_of(duck_type)
