@@ -495,3 +495,34 @@ def test_snapshot_build_is_all_or_nothing(snapped: Path, monkeypatch: pytest.Mon
     with sawubona.open(snapped, read_only=True) as s:
         assert portrait_snapshot.open(s) is not None
         assert portrait_snapshot.build(s) == {}  # a reader writes nothing
+
+
+def test_a_rebuild_writes_only_the_tables_that_changed(snapped: Path) -> None:
+    """After one lens runs, only its table is written again; the others are the same files
+    (hard links: same inode), and every portrait from the new snapshot is DuckDB's."""
+    from sawubona import portrait_snapshot
+
+    folder = Path(f"{snapped}.portrait")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    inode = {t: (folder / f"{t}.arrow").stat().st_ino for t in manifest["tables"]}
+    assert {"promises_status", "touchpoints", "customers"} <= inode.keys()
+    with sawubona.open(snapped) as s:
+        s.analyze(lenses=["promises"])
+        assert portrait_snapshot.open(s) is None  # stale: the promises lens ran
+        written = {k for k in portrait.prepare(s) if k.startswith("snapshot.")}
+        assert written == {"snapshot.promises_status"}
+    after = json.loads((folder / "manifest.json").read_text())
+    assert after["tables"] == manifest["tables"]
+    for t in inode:
+        same_file = (folder / f"{t}.arrow").stat().st_ino == inode[t]
+        assert same_file == (t != "promises_status"), t
+    with sawubona.open(snapped, read_only=True) as s:
+        plain, ctx = portrait.context(s, snapshot=False), portrait.context(s)
+        assert ctx.snapshot is not None
+        for cid in some_customers(s, 40):
+            assert same(
+                portrait.build(s, cid, ctx).to_dict(), portrait.build(s, cid, plain).to_dict()
+            )
+    with sawubona.open(snapped) as s:  # force: every table written again
+        assert len(portrait_snapshot.build(s, force=True)) == len(manifest["tables"])
+    assert all((folder / f"{t}.arrow").stat().st_ino != inode[t] for t in inode)

@@ -16,11 +16,14 @@ the store (``<store>.portrait/``), for every ``(table, column)`` of
 :func:`open` returns ``None`` when the directory is absent or its fingerprint is not
 the store's (a later ingest, analysis or ``forget``): a portrait then reads DuckDB, and
 never stale rows. :func:`build` writes into a temporary directory and renames it into
-place. ``privacy.forget`` deletes the directory.
+place; a table whose part of the fingerprint (:func:`part`) is unchanged is hard-linked
+from the current snapshot instead of written again. ``privacy.forget`` deletes the
+directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -63,13 +66,24 @@ def _lookups() -> tuple[tuple[str, str], ...]:
     return LOOKUPS
 
 
+def _owners() -> dict[str, str]:
+    """Lens result table → the lens that writes it (only its runs change the table)."""
+    from sawubona.portrait import LENS_TABLES
+
+    return {table: lens for lens, table in LENS_TABLES.items()}
+
+
+#: the parts of the fingerprint that are about the whole store, not one table
+GLOBAL = ("ingest_log.rows", "lens_runs.rows", "lens_runs.latest")
+
+
 def fingerprint(store: Store) -> dict[str, str]:
     """What changes whenever a looked-up table does, in one query.
 
     Per looked-up table its row count and, for canonical tables, the latest
-    ``_ingested_at`` (an upsert that changes a row sets it); the number of
-    ``ingest_log`` rows; the number of ``lens_runs`` and the latest run's start and id
-    (an analysis rewrites the lens tables)."""
+    ``_ingested_at`` (an upsert that changes a row sets it), for a lens's result table
+    the latest run of that lens (a run rewrites the lens's tables); the number of
+    ``ingest_log`` rows; the number of ``lens_runs`` and the latest run's start and id."""
     con = store._backend.cursor()  # type: ignore[attr-defined]
     present = set(store.tables())
     stamped = {
@@ -78,11 +92,21 @@ def fingerprint(store: Store) -> dict[str, str]:
             "SELECT table_name FROM duckdb_columns() WHERE column_name = '_ingested_at'"
         ).fetchall()
     }
+    owners = _owners()
     exprs: list[tuple[str, str]] = []
     for table in sorted({t for t, _ in _lookups()} & present):
         exprs.append((f"{table}.rows", f"(SELECT count(*) FROM {_q(table)})"))
         if table in stamped:
             exprs.append((f"{table}.ingested_at", f"(SELECT max(_ingested_at) FROM {_q(table)})"))
+        if table in owners and "lens_runs" in present:
+            lens = owners[table].replace("'", "''")
+            exprs.append(
+                (
+                    f"{table}.run",
+                    "(SELECT max(CAST(started_at AS VARCHAR) || ' ' || run_id) FROM lens_runs "
+                    f"WHERE lens = '{lens}')",
+                )
+            )
     if "ingest_log" in present:
         exprs.append(("ingest_log.rows", "(SELECT count(*) FROM ingest_log)"))
     if "lens_runs" in present:
@@ -101,6 +125,17 @@ def fingerprint(store: Store) -> dict[str, str]:
     return out
 
 
+def part(fp: dict[str, str], table: str) -> dict[str, str]:
+    """The part of fingerprint ``fp`` that says whether ``table`` changed: its own keys,
+    and the whole store's when nothing of its own marks a change (no ``_ingested_at``,
+    no lens that writes it)."""
+    own = {k: v for k, v in fp.items() if k.startswith(f"{table}.")}
+    if not own.keys() - {f"{table}.rows"}:
+        own.update({k: fp[k] for k in GLOBAL if k in fp})
+    own["format"] = fp.get("format", str(FORMAT))
+    return own
+
+
 def _read_manifest(path: Path) -> dict[str, Any] | None:
     try:
         data: dict[str, Any] = json.loads((path / MANIFEST).read_text())
@@ -110,11 +145,17 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
 
 
 def build(store: Store, *, force: bool = False) -> dict[str, float]:
-    """Write the snapshot unless one with the store's fingerprint is there; seconds per table.
+    """Write the snapshot unless one with the store's fingerprint is there; seconds per
+    table written.
 
     DuckDB stores only, and not read-only ones: ``{}`` elsewhere (and when nothing
-    changed). Written into a temporary directory beside the store and renamed into
-    place, so a reader sees the old snapshot, none, or the new one, never half of one."""
+    changed). A table whose part of the fingerprint (:func:`part`) is what the current
+    snapshot recorded for it is not written again: its files are hard-linked from the
+    current snapshot (never changed in place, so a server still reading the old one is
+    not disturbed). After an analysis only the lens tables are written; after an ingest,
+    the tables it loaded. ``force`` writes every table. Written into a temporary directory
+    beside the store and renamed into place, so a reader sees the old snapshot, none, or
+    the new one, never half of one."""
     target = directory(store)
     if target is None or store.read_only:
         return {}
@@ -122,21 +163,33 @@ def build(store: Store, *, force: bool = False) -> dict[str, float]:
     old = _read_manifest(target)
     if not force and old is not None and old.get("fingerprint") == fp:
         return {}
+    reuse = old if (old is not None and not force and old.get("format") == FORMAT) else None
     con = store._backend.cursor()  # type: ignore[attr-defined]
     present = set(store.tables())
     took: dict[str, float] = {}
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent))
     try:
         tables: dict[str, str] = {}
+        parts: dict[str, dict[str, str]] = {}
         for table, column in _lookups():
             if table not in present or store.count(table) == 0:
                 continue
+            mine = part(fp, table)
+            if reuse is not None and _link_unchanged(reuse, target, tmp, table, column, mine):
+                tables[table], parts[table] = column, mine
+                continue
             t0 = time.perf_counter()
             if _write_table(con, tmp, table, column):
-                tables[table] = column
+                tables[table], parts[table] = column, mine
                 took[table] = time.perf_counter() - t0
         built = f"{time.time_ns()}-{os.getpid()}"
-        manifest = {"format": FORMAT, "fingerprint": fp, "built": built, "tables": tables}
+        manifest = {
+            "format": FORMAT,
+            "fingerprint": fp,
+            "built": built,
+            "tables": tables,
+            "parts": parts,
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         # mkdtemp's directory is private (0700): readable by whoever may read the store
         mode = Path(str(store.path)).stat().st_mode & 0o777
@@ -146,6 +199,28 @@ def build(store: Store, *, force: bool = False) -> dict[str, float]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return took
+
+
+def _files(table: str) -> tuple[str, ...]:
+    return (f"{table}.arrow", f"{table}.keys.npy", f"{table}.ranges.npy")
+
+
+def _link_unchanged(
+    old: dict[str, Any], source: Path, out: Path, table: str, column: str, mine: dict[str, str]
+) -> bool:
+    """Hard-link ``table``'s files from the snapshot at ``source`` into ``out`` when that
+    snapshot has them for the same column and the same part of the fingerprint."""
+    if old.get("tables", {}).get(table) != column or old.get("parts", {}).get(table) != mine:
+        return False
+    try:
+        for name in _files(table):
+            os.link(source / name, out / name)
+    except OSError:  # a file gone, or a file system without hard links: write it anew
+        for name in _files(table):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(out / name)
+        return False
+    return True
 
 
 def _swap(tmp: Path, target: Path) -> None:
