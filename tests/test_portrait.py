@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import pytest
 
 import sawubona
 from sawubona import portrait
+from sawubona.backends.duckdb import served
 
 
 @pytest.fixture(scope="module")
@@ -317,9 +319,23 @@ def test_serve_with_workers_answers_from_several_processes(shop: Path, tmp_path:
             if p.read_text().rsplit(")", 1)[1].split()[1] == str(server.pid)
         ]
         assert len(children) >= 2  # the workers (uvicorn may add a helper process)
+        # the supervisor marks the store served, for all its workers: a worker that
+        # stops does not take the mark with it while the others still serve
+        marker = Path(f"{path}.serving")
+        assert marker.read_text().strip() == str(server.pid)
+        workers = [int(p.parent.name) for p in children]
+        os.kill(workers[0], signal.SIGTERM)
+        for _ in range(100):  # until it has exited (gone, or a zombie not yet reaped)
+            stat = Path(f"/proc/{workers[0]}/stat")
+            if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.1)
+        assert marker.read_text().strip() == str(server.pid)
+        assert served(path)
     finally:
         server.terminate()
         server.wait(30)
+    assert not Path(f"{path}.serving").exists()  # gone with the supervisor
 
 
 # -- the memory-mapped snapshot (sawubona.portrait_snapshot) ---------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 from pathlib import Path
@@ -73,16 +74,26 @@ def serve(
             access_log=False,
         )
         return
+    from sawubona.backends.duckdb import serving_marker
+    from sawubona.web.app import unmark
+
     # the worker processes inherit the environment: that is how they learn the store and token
     os.environ[STORE_ENV] = str(Path(store).resolve())
     if token:
         os.environ["SAWUBONA_TOKEN"] = token
-    uvicorn.run(
-        "sawubona.web.app:app_from_environment",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    # this process outlives every worker: it tells writers the store is served
+    marker = serving_marker(Path(store).resolve())
+    with contextlib.suppress(OSError):
+        marker.write_text(str(os.getpid()))
+    try:
+        uvicorn.run(
+            "sawubona.web.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        unmark(marker)

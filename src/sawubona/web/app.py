@@ -135,7 +135,7 @@ class LiveStore:
     on its own cursor, inside :meth:`reading`, and a swap waits until none is running.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, mark: bool = True) -> None:
         from sawubona.backends.duckdb import serving_marker
 
         self._path = Path(path)
@@ -148,15 +148,16 @@ class LiveStore:
         #: memory-mapped snapshot of the rows portraits read, when it matches this version)
         self._context: portrait.Context | None = None
         # tells writers to write a copy rather than take the file (backends.duckdb)
-        self._marker = serving_marker(self._path)
-        with contextlib.suppress(OSError):
-            self._marker.write_text(str(os.getpid()))
-            atexit.register(self.close)
+        # (``mark=False``: a server's supervisor process writes it, for all its workers)
+        self._marker: Path | None = serving_marker(self._path) if mark else None
+        if self._marker is not None:
+            with contextlib.suppress(OSError):
+                self._marker.write_text(str(os.getpid()))
+                atexit.register(self.close)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            if self._marker.read_text().strip() == str(os.getpid()):
-                self._marker.unlink()
+        if self._marker is not None:
+            unmark(self._marker)
         self._store.close()
 
     def _inode(self) -> int | None:
@@ -255,12 +256,25 @@ class Guard:
         await self.app(scope, receive, send_guarded)
 
 
-def create_app(store_path: str | Path, *, token: str | None = None) -> FastAPI:
-    """The FastAPI application over the store at ``store_path`` (opened read-only)."""
+def unmark(marker: Path) -> None:
+    """Remove the ``<store>.serving`` marker if this process wrote it."""
+    with contextlib.suppress(OSError):
+        if marker.read_text().strip() == str(os.getpid()):
+            marker.unlink()
+
+
+def create_app(
+    store_path: str | Path, *, token: str | None = None, mark_serving: bool = True
+) -> FastAPI:
+    """The FastAPI application over the store at ``store_path`` (opened read-only).
+
+    ``mark_serving``: write ``<store>.serving`` (its pid) while the app is alive, so that
+    writers write a copy and swap it in; off in the workers of ``serve --workers N``,
+    whose supervisor writes it once for all of them."""
     store: Any = (
         sawubona.open(store_path, read_only=True)
         if backends.is_url(store_path)
-        else LiveStore(store_path)
+        else LiveStore(store_path, mark=mark_serving)
     )
     lock = threading.Lock()
     app = FastAPI(
@@ -505,8 +519,10 @@ def app_from_environment() -> FastAPI:
     For several server processes: ``uvicorn.run("sawubona.web.app:app_from_environment",
     factory=True, workers=N)`` imports the app in each worker, so it cannot be handed an
     object. Each worker opens the file read-only and reopens it after a writer's swap on
-    its own (DuckDB allows many reading processes)."""
+    its own (DuckDB allows many reading processes). The supervisor, not the worker,
+    writes the ``<store>.serving`` marker: one worker stopping must not remove it while
+    the others still serve."""
     store = os.environ.get(STORE_ENV)
     if not store:
         raise RuntimeError(f"set {STORE_ENV} to the store to serve")
-    return create_app(store, token=os.environ.get("SAWUBONA_TOKEN") or None)
+    return create_app(store, token=os.environ.get("SAWUBONA_TOKEN") or None, mark_serving=False)
