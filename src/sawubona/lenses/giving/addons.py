@@ -32,6 +32,9 @@ from sawubona.lenses.giving import messages
 from sawubona.lenses.giving.common import (
     evidence_confidence,
     gifts_table,
+    json_float,
+    json_str,
+    json_values,
     money,
     month_index,
     to_json,
@@ -178,43 +181,47 @@ def _judge(
     labels = window.labels()
     ids = cust.take(pa.array(rows)).to_pylist()
     first = ctx.first_names(ids)
+    # the evidence is JSON written piece by piece (as to_json would write the dict); what
+    # depends only on the add-on and the idle months is spelt out once
+    month_key = [t.strftime("%Y-%m") for t in labels]
+    head: dict[tuple[str, int], tuple[str, str, str, str]] = {}
+    body: dict[tuple[str, int, float], str] = {}
+    trail_l = trailing.tolist()
+    fee_l = fee.tolist()
+    ids_json = json_values(ids)
     evidence, texts = [], []
-    for i, r in enumerate(rows):
+    for i, r in enumerate(rows.tolist()):
         x = by_id[plan_of[r]]
-        k = int(trailing[r])
-        months = [labels[j].strftime("%Y-%m") for j in range(m - k, m)]
+        k = trail_l[r]
+        f = fee_l[r]
+        h = head.get((x.plan_id, k))
+        if h is None:
+            months = to_json(month_key[m - k :])
+            metrics_json = to_json(x.metrics)
+            rule = (
+                f"no use of {', '.join(x.metrics)} in the last {k} metered months "
+                f"(at least {idle_needed})"
+            )
+            h = head[x.plan_id, k] = (
+                f'{{"rule":{json_str(rule)},"addon":{json_str(x.plan_id)},'
+                f'"metrics":{metrics_json},"months_unused":{months},',
+                ',"rows":{"subscriptions":{"customer_id":',
+                f',"plan_id":{json_str(x.plan_id)}}},"usage":{{"customer_id":',
+                f',"metric":{metrics_json},"period_start":{months}}}}}}}',
+            )
         before = m - k - 1
-        last_used = labels[before].strftime("%Y-%m") if before >= 0 and use[r, before] else None
+        last_used = json_str(month_key[before]) if before >= 0 and use[r, before] else "null"
+        cid = ids_json[i]
         evidence.append(
-            to_json(
-                {
-                    "rule": f"no use of {', '.join(x.metrics)} in the last {k} metered months "
-                    f"(at least {idle_needed})",
-                    "addon": x.plan_id,
-                    "metrics": x.metrics,
-                    "months_unused": months,
-                    "last_used": last_used,
-                    "fee_paid": round(float(fee[r]), 2),
-                    "rows": {
-                        "subscriptions": {"customer_id": ids[i], "plan_id": x.plan_id},
-                        "usage": {
-                            "customer_id": ids[i],
-                            "metric": x.metrics,
-                            "period_start": months,
-                        },
-                    },
-                }
-            )
+            f'{h[0]}"last_used":{last_used},"fee_paid":{json_float(round(f, 2))}'
+            f"{h[1]}{cid}{h[2]}{cid}{h[3]}"
         )
-        texts.append(
-            messages.unused_addon(
-                first=first[i],
-                addon=x.name,
-                months_unused=k,
-                fee=float(fee[r]),
-                currency=ctx.currency,
+        t = body.get((x.name, k, f))
+        if t is None:
+            t = body[x.name, k, f] = messages.unused_addon_body(
+                addon=x.name, months_unused=k, fee=f, currency=ctx.currency
             )
-        )
+        texts.append(messages.hello(first[i]) + " " + t)
     gifts = gifts_table(
         {
             "gift_id": [f"unused_addon:{c}:{plan_of[r]}" for c, r in zip(ids, rows, strict=True)],

@@ -33,6 +33,8 @@ from sawubona.lenses.giving.bills import Choice, Comparison, Tariffs, choose, co
 from sawubona.lenses.giving.common import (
     add_months,
     gifts_table,
+    json_float,
+    json_str,
     money,
     month_floor,
     share_confidence,
@@ -276,52 +278,67 @@ def _gifts(
     gap = np.where(obs, cur_b - alt_b, np.inf)
     worst = gap.argmin(axis=1)
     dearer = np.take_along_axis(gap, worst[:, None], axis=1)[:, 0] < 0
-    cur_rows = np.where(obs, cur_b, np.nan).tolist()
-    alt_rows = np.where(obs, alt_b, np.nan).tolist()
-    obs_rows = [np.flatnonzero(r).tolist() for r in obs]
     fee_paid = np.where(np.isnan(dense.fee_paid[cust]), tariffs.fee[cur], dense.fee_paid[cust])
     covers = [[tariffs.covers(a, b) for b in range(tariffs.n)] for a in range(tariffs.n)]
     rule = (
         f"cheaper in more than {float(ctx.settings['most_months_share']):.0%} of the months "
         f"and saving at least {float(ctx.settings['min_saving_per_year']):g} a year"
     )
-    metrics = list(tariffs.metrics)
+    # the evidence is JSON written piece by piece (as to_json would write the dict): what
+    # depends on the plan pair or on the months seen is encoded once, not once per gift
+    head = {
+        (p, q): f'{{"rule":{json_str(rule)},"current_plan":{json_str(tariffs.plan_ids[q])},'
+        f'"plan":{json_str(tariffs.plan_ids[p])},'
+        f'"like_for_like":{"true" if covers[p][q] else "false"},'
+        f'"direction":{json_str("bigger" if tariffs.fee[p] > tariffs.fee[q] else "smaller")},'
+        for p in range(tariffs.n)
+        for q in range(tariffs.n)
+    }
+    plan_fee = [json_float(float(f)) for f in tariffs.fee]
+    tail = {
+        (p, q): f',"plan_id":{json_str(tariffs.plan_ids[q])}}},'
+        f'"plans":{{"plan_id":[{json_str(tariffs.plan_ids[q])},{json_str(tariffs.plan_ids[p])}]}}}}}}'
+        for p in range(tariffs.n)
+        for q in range(tariffs.n)
+    }
+    formula = json_str("fee + sum of max(0, rounded use - allowance) x overage")
+    metrics = to_json(list(tariffs.metrics))
+    # the months seen: a handful of distinct patterns, each spelt out once
+    shapes, pattern = np.unique(obs, axis=0, return_inverse=True)
+    seen_of: list[tuple[list[int], str, str]] = []
+    for row in shapes:
+        seen = np.flatnonzero(row).tolist()
+        seen_of.append(
+            (
+                seen,
+                to_json([month_key[j] for j in seen]),
+                to_json([month_day[j] for j in seen]),
+            )
+        )
+    cur_l, alt_l = cur_b.tolist(), alt_b.tolist()
+    # the bills shown (months seen) are finite: float.__repr__ is how the encoder writes them
+    finite = bool(np.isfinite(cur_b[obs]).all() and np.isfinite(alt_b[obs]).all())
+    num = float.__repr__ if finite else json_float
+    fee_l = [round(x, 2) for x in fee_paid.astype(float).tolist()]
+    save_l = [round(x, 2) for x in saving.astype(float).tolist()]
+    cheaper_l = cheaper.astype(np.int64).tolist()
+    plan_l, cur_pl, pattern_l = plan.tolist(), cur.tolist(), pattern.reshape(-1).tolist()
     evidence, texts = [], []
     for i in range(len(cust)):
-        p, q = int(plan[i]), int(cur[i])
-        seen = obs_rows[i]
-        lfl = covers[p][q]
-        bigger = bool(tariffs.fee[p] > tariffs.fee[q])
+        p, q = plan_l[i], cur_pl[i]
+        seen, months_json, days_json = seen_of[pattern_l[i]]
+        c_row, a_row = cur_l[i], alt_l[i]
+        cid = json_str(cust_ids[i])
         evidence.append(
-            to_json(
-                {
-                    "rule": rule,
-                    "current_plan": tariffs.plan_ids[q],
-                    "plan": tariffs.plan_ids[p],
-                    "like_for_like": lfl,
-                    "direction": "bigger" if bigger else "smaller",
-                    "fee_paid": round(float(fee_paid[i]), 2),
-                    "plan_fee": float(tariffs.fee[p]),
-                    "months": [month_key[j] for j in seen],
-                    "current_bills": [cur_rows[i][j] for j in seen],
-                    "plan_bills": [alt_rows[i][j] for j in seen],
-                    "months_cheaper": int(cheaper[i]),
-                    "saving_per_year": round(float(saving[i]), 2),
-                    "formula": "fee + sum of max(0, rounded use - allowance) x overage",
-                    "rows": {
-                        "usage": {
-                            "customer_id": cust_ids[i],
-                            "period_start": [month_day[j] for j in seen],
-                            "metric": metrics,
-                        },
-                        "subscriptions": {
-                            "customer_id": cust_ids[i],
-                            "plan_id": tariffs.plan_ids[q],
-                        },
-                        "plans": {"plan_id": [tariffs.plan_ids[q], tariffs.plan_ids[p]]},
-                    },
-                }
-            )
+            f"{head[p, q]}"
+            f'"fee_paid":{json_float(fee_l[i])},"plan_fee":{plan_fee[p]},'
+            f'"months":{months_json},'
+            f'"current_bills":[{",".join([num(c_row[j]) for j in seen])}],'
+            f'"plan_bills":[{",".join([num(a_row[j]) for j in seen])}],'
+            f'"months_cheaper":{cheaper_l[i]},"saving_per_year":{json_float(save_l[i])},'
+            f'"formula":{formula},"rows":{{"usage":{{"customer_id":{cid},'
+            f'"period_start":{days_json},"metric":{metrics}}},'
+            f'"subscriptions":{{"customer_id":{cid}{tail[p, q]}'
         )
         w = int(worst[i])
         texts.append(
@@ -330,11 +347,11 @@ def _gifts(
                 current=tariffs.names[q],
                 plan=tariffs.names[p],
                 months=len(seen),
-                cheaper=int(cheaper[i]),
+                cheaper=cheaper_l[i],
                 paid_per_month=float(paid_month[i]),
                 saving_per_year=float(saving[i]),
-                bigger=bigger,
-                like_for_like=lfl,
+                bigger=bool(tariffs.fee[p] > tariffs.fee[q]),
+                like_for_like=covers[p][q],
                 dearer_month=labels[w] if dearer[i] else None,
                 dearer_by=float(alt_b[i, w] - cur_b[i, w]) if dearer[i] else 0.0,
                 currency=ctx.currency,

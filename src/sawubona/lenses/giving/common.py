@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -44,8 +46,13 @@ GIFT_SCHEMA = pa.schema(
 _SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€", "JPY": "¥", "INR": "₹", "BRL": "R$"}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def money(amount: float, currency: str | None) -> str:
-    """``£7.50``, ``$1,204.00``, ``12.00 CHF``."""
+    """``£7.50``, ``$1,204.00``, ``12.00 CHF``.
+
+    Cached: gifts repeat a few fees and amounts many thousand times (``-0.0`` and ``0.0``
+    share an entry, and both read ``0.00``).
+    """
     text = f"{abs(amount):,.2f}"
     sign = "-" if amount < 0 else ""
     symbol = _SYMBOLS.get((currency or "").upper())
@@ -111,7 +118,19 @@ def empty_gifts() -> pa.Table:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, sort_keys=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+def json_str(text: str) -> str:
+    """``text`` as a JSON string, as :func:`to_json` writes it (plain ASCII needs no encoder)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return _ENCODER.encode(text)
+
+
+def json_float(value: float) -> str:
+    """A float as :func:`to_json` writes it (``NaN``/``Infinity`` as the encoder spells them)."""
+    return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -126,6 +145,34 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+def json_values(values: Iterable[Any]) -> list[str]:
+    """Each value as :func:`to_json` writes it inside a list or dict (repeats encoded once)."""
+    seen: dict[tuple[type, Any], str] = {}
+    out = []
+    for v in values:
+        t = type(v)
+        if t is str:
+            out.append(json_str(v))
+            continue
+        if v is None:
+            out.append("null")
+            continue
+        try:
+            key = (t, v)
+            got = seen.get(key)
+        except TypeError:  # unhashable: a list or an array
+            out.append(_ENCODER.encode(v))
+            continue
+        if got is None:
+            got = seen[key] = _ENCODER.encode(v)
+        out.append(got)
+    return out
+
+
+# one encoder for every call: json.dumps with options builds a new one each time
+_ENCODER = json.JSONEncoder(default=_json_default, sort_keys=False, separators=(",", ":"))
 
 
 def names_list(text: str | Iterable[str]) -> list[str]:

@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import Finding
 from sawubona.lenses.giving import messages
-from sawubona.lenses.giving.common import gifts_table, money, to_json
+from sawubona.lenses.giving.common import gifts_table, json_float, json_str, json_values, money
 
 if TYPE_CHECKING:
     from sawubona.lenses.giving.lens import Context
@@ -384,48 +384,50 @@ def _report(ctx: Context, rules: Rules, claims: pd.DataFrame) -> Credits:
         give = grp[grp["still_owed"] >= 0.01]
         shown = ["claim_id", "source", "kind", "due_at", "kept_at", "days_late", "owed", "basis"]
         wanted = claims[claims["group"].isin(give.index)]
-        members: dict[str, list[dict[str, Any]]] = {}
-        picked = [*shown, "group", "what"]
         # column lists, not to_dict("records"): iterating Arrow-backed columns one value at
         # a time is slow in pandas 3; timestamps stay pandas Timestamps as before
-        columns = [_values(wanted[c]) for c in picked]
-        for values in zip(*columns, strict=True):
-            rec = dict(zip(picked, values, strict=True))
-            members.setdefault(str(rec["group"]), []).append(rec)
+        cols = {c: _values(wanted[c]) for c in [*shown, "what"]}
+        # each claim's JSON object, written column by column as to_json writes the dict
+        frags = zip(*[json_values(cols[c]) for c in shown], strict=True)
+        claim_json = [
+            "{" + ",".join(f'"{k}":{v}' for k, v in zip(shown, f, strict=True)) + "}" for f in frags
+        ]
+        claim_ids = [str(x) for x in cols["claim_id"]]
+        claim_ids_json = json_values(claim_ids)
+        # the claims of each group, in their order in ``claims``
+        members = wanted.groupby("group", sort=False).indices
         names = ctx.first_names(give["customer_id"].astype(str).tolist())
         g_owed = give["owed"].astype(float).tolist()
         g_paid = give["paid"].astype(float).tolist()
         g_still = give["still_owed"].astype(float).tolist()
         g_ids = give["paid_ids"].astype(str).tolist()
         g_source = give["source"].astype(str).tolist()
+        rules_json = json_str(rules.source)
         for i, key in enumerate(give.index):
-            rows = members[str(key)]
+            rows = np.asarray(members[key]).tolist()
             c = rows[0]
-            g_claims.append(",".join(str(r["claim_id"]) for r in rows))
+            g_claims.append(",".join([claim_ids[r] for r in rows]))
+            paid_by = json_values([x for x in g_ids[i].split(",") if x])
             evidence.append(
-                to_json(
-                    {
-                        "rules": rules.source,
-                        "claims": [{k: r[k] for k in shown} for r in rows],
-                        "owed": round(g_owed[i], 2),
-                        "paid": round(g_paid[i], 2),
-                        "paid_by": [x for x in g_ids[i].split(",") if x],
-                        "still_owed": g_still[i],
-                        "rows": {g_source[i]: {"id": [str(r["claim_id"]) for r in rows]}},
-                    }
-                )
+                f'{{"rules":{rules_json},"claims":[{",".join([claim_json[r] for r in rows])}],'
+                f'"owed":{json_float(round(g_owed[i], 2))},'
+                f'"paid":{json_float(round(g_paid[i], 2))},'
+                f'"paid_by":[{",".join(paid_by)}],"still_owed":{json_float(g_still[i])},'
+                f'"rows":{{{json_str(g_source[i])}:'
+                f'{{"id":[{",".join([claim_ids_json[r] for r in rows])}]}}}}}}'
             )
+            what = cols["what"][c]
             texts.append(
                 messages.owed_credit(
                     first=names[i],
-                    kind=str(c["kind"]),
-                    what=c["what"] if isinstance(c["what"], str) else None,
-                    due_at=_py(c["due_at"]),
-                    kept_at=_py(c["kept_at"]),
-                    days_late=int(c["days_late"]),
+                    kind=str(cols["kind"][c]),
+                    what=what if isinstance(what, str) else None,
+                    due_at=_py(cols["due_at"][c]),
+                    kept_at=_py(cols["kept_at"][c]),
+                    days_late=int(cols["days_late"][c]),
                     owed=g_owed[i],
                     paid=g_paid[i],
-                    basis=str(c["basis"])
+                    basis=str(cols["basis"][c])
                     if len(rows) == 1
                     else f"for {len(rows)} things we got wrong",
                     currency=cur,
@@ -519,6 +521,8 @@ def _values(column: pd.Series) -> list[Any]:
 
 
 def _py(value: Any) -> Any:
+    if type(value) is pd.Timestamp:
+        return value.to_pydatetime()
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return None
     try:

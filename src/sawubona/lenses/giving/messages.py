@@ -9,6 +9,7 @@ draft for a person to adapt, not a template to blast.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from sawubona.lenses.giving.common import money
 
@@ -31,6 +32,7 @@ def _hello(first: str | None) -> str:
     return f"Hi {first}," if first else "Hello,"
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _day(t: dt.datetime | dt.date) -> str:
     return f"{t.day} {t.strftime('%B %Y')}"
 
@@ -97,9 +99,17 @@ def unused_addon(
     fee: float,
     currency: str | None,
 ) -> str:
+    return (
+        _hello(first)
+        + " "
+        + unused_addon_body(addon=addon, months_unused=months_unused, fee=fee, currency=currency)
+    )
+
+
+def unused_addon_body(*, addon: str, months_unused: int, fee: float, currency: str | None) -> str:
+    """What an unused-add-on message says after the greeting."""
     return " ".join(
         [
-            _hello(first),
             f"you pay {money(fee, currency)} a month for {addon}, and it hasn't been used in "
             f"the last {_months(months_unused)}.",
             f"Removing it would save you {money(12 * fee, currency)} a year.",
