@@ -12,7 +12,7 @@ import pytest
 
 import sawubona
 from sawubona import analyze as runner
-from sawubona import lenses
+from sawubona import lenses, work
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import Finding, LensInput, LensOutput, Setting
 from test_backends import assert_same_table
@@ -244,12 +244,24 @@ def test_a_failing_parallel_lens_raises_and_its_readers_never_start(
     assert started == []
 
 
-def test_parallel_analysis_writes_what_a_sequential_one_writes(tmp_path: Path) -> None:
+def test_parallel_analysis_writes_what_a_sequential_one_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every lens on a small demo world, one at a time and two at a time: the same tables."""
     from sawubona.demo import generate
 
     generate(tmp_path / "world", world="telco", size=800, seed=5)
     got: dict[int, dict[str, pa.Table]] = {}
+    items: dict[int, list[dict[str, Any]]] = {}
+    made: list[int] = []  # gift items made on a lens thread, while lenses still ran
+    real = work.gift_items
+
+    def gift_items(*args: Any, **kwargs: Any) -> work.Items:
+        out = real(*args, **kwargs)
+        made.append(len(out))
+        return out
+
+    monkeypatch.setattr(work, "gift_items", gift_items)
     for workers in (1, 2):
         with sawubona.open(tmp_path / f"w{workers}.duckdb") as s:
             s.ingest(tmp_path / "world")
@@ -257,6 +269,15 @@ def test_parallel_analysis_writes_what_a_sequential_one_writes(tmp_path: Path) -
             assert all(r.status == "ran" for r in report.lenses), report.to_dict()
             names = [n for r in report.lenses for n in r.tables] + ["findings"]
             got[workers] = {n: s.table(n).to_pyarrow() for n in names}
+            assert report.work["new"] > 0
+            with work.open_worklist(s) as wl:
+                items[workers] = [
+                    {k: v for k, v in i.items() if k not in ("created_at", "updated_at")}
+                    for i in wl.items(state=None, include_holdout=True)
+                ]
+        assert len(made) == (workers == 2)
+    assert made[0] > 0 and sum(i["kind"] == "gift" for i in items[2]) == made[0]
+    assert items[1] == items[2]
     assert got[1].keys() == got[2].keys()
     for name, one in got[1].items():
         # equal to the cross-backend suite's float tolerance: DuckDB's threads add floats

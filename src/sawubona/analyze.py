@@ -40,6 +40,7 @@ from sawubona.store import META_TABLES
 
 if TYPE_CHECKING:
     from sawubona.store import Store
+    from sawubona.work import Items
 
 
 @dataclass
@@ -188,8 +189,9 @@ def analyze(
     if workers is None:
         workers = limits.lens_workers()
     with store.memory_share(limits.ANALYZE_SHARE):
+        gifts = None
         if workers > 1 and len(order) > 1 and store.thread_tables() is not None:
-            done = _run_parallel(store, available, order, as_of, settings, progress, workers)
+            done, gifts = _run_parallel(store, available, order, as_of, settings, progress, workers)
             report.lenses.extend(done[name] for name in order)
         else:
             for name in order:
@@ -197,7 +199,7 @@ def analyze(
                     progress(f"{name} lens", None)
                 report.lenses.append(_run_one(store, available[name], as_of, settings))
                 store.release_cache()
-        report.work = _refresh_worklist(store, as_of, settings, progress)
+        report.work = _refresh_worklist(store, as_of, settings, progress, gifts)
     return report
 
 
@@ -209,10 +211,20 @@ def _run_parallel(
     settings: Mapping[str, Any],
     progress: Callable[[str, int | None], None] | None,
     workers: int,
-) -> dict[str, LensReport]:
+) -> tuple[dict[str, LensReport], Items | None]:
     """Run the lenses ``order`` names on ``workers`` threads, each lens once those it reads
     are written. The first lens to fail stops new starts; its error is raised once the
-    lenses already running have finished."""
+    lenses already running have finished.
+
+    Also, on a thread no lens needs, once the lenses that write the tables the gift items
+    of the worklist read (:data:`sawubona.work.GIFT_TABLES`) are done: those items, the
+    most of a refresh, so that the refresh after the last lens has less to do. Returns
+    the lens reports and the gift items (``None`` when they were not made here)."""
+    from sawubona import work
+
+    gift_writers = {n for n in order if any(t.startswith(f"{n}_") for t in work.GIFT_TABLES)}
+    work_settings = _work_settings(settings)
+    gifts: Future[Items | None] | None = None
     with store.transaction():
         # a store the web app serves switches to its private copy here, before any thread
         # holds a cursor on the file (and a read-only store fails before any lens runs)
@@ -222,14 +234,25 @@ def _run_parallel(
     rank = {n: (-_chain(n, waits), i) for i, n in enumerate(order)}
     write = threading.Lock()
     done: dict[str, LensReport] = {}
-    running: dict[Future[LensReport], str] = {}
+    running: dict[Future[Any], str] = {}
     failed: BaseException | None = None
 
-    def work(name: str) -> LensReport:
+    def run(name: str) -> LensReport:
         own = store.thread_tables()
         assert own is not None  # checked by the caller
         with own as tables:
             return _run_one(store, available[name], as_of, settings, tables=tables, write=write)
+
+    def make_gifts() -> Items | None:
+        own = store.thread_tables()
+        assert own is not None
+        try:
+            with own as tables:
+                with write:
+                    present = [n for n in work.GIFT_TABLES if store.has_table(n)]
+                return work.gift_items(tables, present, as_of, work_settings)
+        except Exception:  # the refresh makes them itself, and reports what is wrong
+            return None
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sawubona-lens") as pool:
         while len(done) < len(order) and (running or failed is None):
@@ -245,12 +268,22 @@ def _run_parallel(
                 for name in ready[: workers - len(running)]:
                     if progress:
                         progress(f"{name} lens", None)
-                    running[pool.submit(work, name)] = name
+                    running[pool.submit(run, name)] = name
+                if (
+                    gifts is None
+                    and len(running) < workers
+                    and gift_writers <= done.keys()
+                    and len(done) < len(order)
+                ):
+                    gifts = pool.submit(make_gifts)
+                    running[gifts] = ""
             if not running:  # pragma: no cover - run_order refuses a cycle before this
                 raise SawubonaError(f"no lens can start: {sorted(set(order) - done.keys())}")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 name = running.pop(future)
+                if future is gifts:
+                    continue
                 try:
                     done[name] = future.result()
                 except BaseException as exc:  # re-raised below
@@ -259,7 +292,7 @@ def _run_parallel(
                 store.release_cache()
     if failed is not None:
         raise failed
-    return done
+    return done, (gifts.result() if gifts is not None else None)
 
 
 def _chain(name: str, waits: Mapping[str, set[str]]) -> int:
@@ -292,19 +325,24 @@ def run_order(available: Mapping[str, Lens], names: Sequence[str]) -> list[str]:
     return done
 
 
+def _work_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The worklist's settings among an analysis's (``work.NAME``)."""
+    return {k.partition(".")[2]: v for k, v in settings.items() if k.startswith("work.")}
+
+
 def _refresh_worklist(
     store: Store,
     as_of: dt.datetime,
     settings: Mapping[str, Any],
     progress: Callable[[str, int | None], None] | None,
+    gifts: Items | None = None,
 ) -> dict[str, int]:
     """After the lenses: turn their results into work items (``sawubona.work``)."""
     from sawubona import work
 
     if progress:
         progress("worklist", None)
-    ours = {k.partition(".")[2]: v for k, v in settings.items() if k.startswith("work.")}
-    return work.refresh(store, as_of, ours)
+    return work.refresh(store, as_of, _work_settings(settings), gifts=gifts)
 
 
 def _run_one(

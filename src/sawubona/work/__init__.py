@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -29,7 +29,16 @@ from sawubona.work.db import (
     item_id_of,
     worklist_path,
 )
-from sawubona.work.derive import KINDS, URGENCIES, Item, Items, derive, derive_items
+from sawubona.work.derive import (
+    GIFT_TABLES,
+    KINDS,
+    URGENCIES,
+    Item,
+    Items,
+    derive,
+    derive_gifts,
+    derive_items,
+)
 
 if TYPE_CHECKING:
     from sawubona.store import Store
@@ -47,8 +56,10 @@ __all__ = [
     "Worklist",
     "default_author",
     "derive",
+    "derive_gifts",
     "derive_items",
     "gather",
+    "gift_items",
     "in_holdout",
     "item_id_of",
     "open_worklist",
@@ -78,17 +89,37 @@ def open_worklist(store: Any) -> Worklist:
 
 
 def gather(
-    store: Store, as_of: dt.datetime, *, lookback_days: float = 180.0
+    store: Store,
+    as_of: dt.datetime,
+    *,
+    lookback_days: float = 180.0,
+    owed_credits_only: bool = False,
 ) -> dict[str, pa.Table]:
-    """The rows :func:`derive` needs, read where the data lives (filtered before fetching)."""
+    """The rows :func:`derive` needs, read where the data lives (filtered before fetching).
+
+    ``owed_credits_only``: of ``giving_gifts`` only the owed credits (the gift items were
+    made before, by :func:`gift_items`)."""
+    from sawubona.work.derive import NEEDS
+
+    present = [name for name in NEEDS if store.has_table(name)]
+    return _fetch(store.table, present, as_of, lookback_days, owed_credits_only)
+
+
+def _fetch(
+    table: Callable[[str], Any],
+    present: Collection[str],
+    as_of: dt.datetime,
+    lookback_days: float,
+    owed_credits_only: bool = False,
+) -> dict[str, pa.Table]:
     from sawubona.work.derive import NEEDS
 
     since = as_of - dt.timedelta(days=lookback_days)
     out: dict[str, pa.Table] = {}
     for name, cols in NEEDS.items():
-        if not store.has_table(name):
+        if name not in present:
             continue
-        t = store.table(name)
+        t = table(name)
         cols = tuple(c for c in cols if c in t.columns)
         if name == "experience_journeys" and "unanswered_contacts" in t.columns:
             t = t.filter(t.unanswered_contacts > 0)
@@ -96,6 +127,8 @@ def gather(
             t = t.filter(t.score.notnull() & (t.responded_at >= since) & (t.responded_at <= as_of))
         elif name == "touch_messages":
             t = t.filter(t.touch.isin(["personal", "spoken"]) & (t.at >= since))
+        elif name == "giving_gifts" and owed_credits_only and "kind" in t.columns:
+            t = t.filter(t.kind == "owed_credit")
         out[name] = t.select(*cols).to_pyarrow()
     if "customers" in out:  # only the names of customers some item may be for
         names = out["customers"]
@@ -112,24 +145,45 @@ def gather(
     return out
 
 
+def _lookback(settings: Mapping[str, Any]) -> float:
+    try:
+        return float(settings.get("lookback_days", SETTINGS["lookback_days"][0]))
+    except ValueError:
+        raise WorkError("setting work.lookback_days must be a number of days, e.g. 180") from None
+
+
+def gift_items(
+    table: Callable[[str], Any],
+    present: Collection[str],
+    as_of: dt.datetime,
+    settings: Mapping[str, Any] | None = None,
+) -> Items:
+    """The gift items of a refresh (:func:`derive_gifts`), made from ``table(name)`` for
+    the tables in ``present``: an analysis makes them on a free thread once the giving and
+    promises lenses have written their results, and passes them to :func:`refresh`."""
+    lookback = _lookback(dict(settings or {}))
+    wanted = [n for n in GIFT_TABLES if n in present]
+    return derive_gifts(_fetch(table, wanted, as_of, lookback), as_of, lookback_days=lookback)
+
+
 def refresh(
     store: Store,
     as_of: dt.datetime,
     settings: Mapping[str, Any] | None = None,
     *,
     who: str = "analyze",
+    gifts: Items | None = None,
 ) -> dict[str, int]:
-    """Derive the items from the store's lens results and upsert them into its worklist."""
+    """Derive the items from the store's lens results and upsert them into its worklist.
+
+    ``gifts``: the gift items :func:`gift_items` made from the same results."""
     settings = dict(settings or {})
     unknown = [k for k in settings if k not in SETTINGS]
     if unknown:
         raise WorkError(f"the worklist has no setting {unknown[0]!r}; it has {', '.join(SETTINGS)}")
-    try:
-        lookback = float(settings.get("lookback_days", SETTINGS["lookback_days"][0]))
-    except ValueError:
-        raise WorkError("setting work.lookback_days must be a number of days, e.g. 180") from None
-    tables = gather(store, as_of, lookback_days=lookback)
-    items = derive_items(tables, as_of, lookback_days=lookback)
+    lookback = _lookback(settings)
+    tables = gather(store, as_of, lookback_days=lookback, owed_credits_only=gifts is not None)
+    items = derive_items(tables, as_of, lookback_days=lookback, gifts=gifts)
     del tables
     with open_worklist(store) as wl:
         if "holdout_share" in settings or "holdout_seed" in settings:

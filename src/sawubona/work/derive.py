@@ -767,25 +767,58 @@ def _names(customers: pa.Table | None, wanted: set[Any]) -> dict[Any, Any]:
     )
 
 
+#: the tables :func:`derive_gifts` reads (the gifts section of :func:`derive_items`)
+GIFT_TABLES = ("giving_gifts", "promises_make_right")
+
+
+def _make_right_rows(tables: Mapping[str, pa.Table], since: dt.datetime) -> list[dict[str, Any]]:
+    return _rows_where(tables, "promises_make_right", lambda t: _not_before(t, "due_at", since))
+
+
+def _made_right_ids(
+    make_right: list[dict[str, Any]], as_of: dt.datetime, since: dt.datetime
+) -> set[Any]:
+    return {
+        r["promise_id"] for r in make_right if (_as_datetime(r.get("due_at")) or as_of) >= since
+    }
+
+
+def derive_gifts(
+    tables: Mapping[str, pa.Table],
+    as_of: dt.datetime,
+    *,
+    lookback_days: float = 180.0,
+) -> Items:
+    """The gift items of :func:`derive_items` (the most items by far), from
+    :data:`GIFT_TABLES` alone: an analysis makes them while other lenses still run, and
+    hands them to :func:`derive_items` as ``gifts``."""
+    since = as_of - dt.timedelta(days=lookback_days)
+    out, money = Items(), _Money()
+    made_right = _made_right_ids(_make_right_rows(tables, since), as_of, since)
+    best = _gifts(tables.get("giving_gifts"), made_right, out, money)
+    _best_plans(best, out, money)
+    return out
+
+
 def derive_items(
     tables: Mapping[str, pa.Table],
     as_of: dt.datetime,
     *,
     lookback_days: float = 180.0,
+    gifts: Items | None = None,
 ) -> Items:
     """:func:`derive`, column by column: the same items in the same order, as :class:`Items`.
 
     The first item of each key wins. The common gifts (most items by far) are made
     column-wise with Arrow, money and confidence formatted once per distinct value;
     everything else row by row, after Arrow has dropped the rows it would skip.
+    ``gifts``: the gift items, made before by :func:`derive_gifts` from the same tables
+    (then ``giving_gifts`` need only hold the owed credits for promises).
     """
     since = as_of - dt.timedelta(days=lookback_days)
     out = Items()
-    money = _Money()
 
-    make_right = _rows_where(
-        tables, "promises_make_right", lambda t: _not_before(t, "due_at", since)
-    )
+    make_right = _make_right_rows(tables, since)
     at_risk = _rows(tables, "promises_at_risk")
     drift = _rows_where(tables, "drift_customers", _drift_mask)
     journeys = _rows_where(
@@ -808,9 +841,6 @@ def derive_items(
     wanted.discard(None)
     names = _names(tables.get("customers"), wanted | surveyed)
     owed_by_promise = _owed_by_promise(tables.get("giving_gifts"))
-    make_right_ids = {
-        r["promise_id"] for r in make_right if (_as_datetime(r.get("due_at")) or as_of) >= since
-    }
 
     # -- broken promises with no make-good --------------------------------------------
     for r in make_right:
@@ -857,8 +887,9 @@ def derive_items(
         )
 
     # -- gifts ----------------------------------------------------------------------------
-    best = _gifts(tables.get("giving_gifts"), make_right_ids, out, money)
-    _best_plans(best, out, money)
+    if gifts is None:
+        gifts = derive_gifts(tables, as_of, lookback_days=lookback_days)
+    out.extend(gifts)
 
     # -- promises at risk -----------------------------------------------------------------
     for r in at_risk:
