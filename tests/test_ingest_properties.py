@@ -96,3 +96,37 @@ def test_random_bytes_never_crash(data: bytes) -> None:
             assert store.count("customers") == t.rows_loaded
         finally:
             store.close()
+
+
+#: ends the quick end test of the text cleaning must not mistake: every trimmed character,
+#: code points one bit away from them (bit 7: 128-160, and 32/160 themselves), a prepend
+#: mark before a space (one grapheme in Unicode, two code points), combining marks, CR LF
+_EDGES = [*TRIM, "\x00a", "\x01", "\x1f", "!", "\x80", "\x85", "\x9f", "\xa1", "\u00e0", "\u0120"]
+_EDGES += ["\u0600", "\u0301", "\u2003", "\u3000", "\r\n", "a", "é", ""]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.lists(st.sampled_from(_EDGES), max_size=5).map("".join),
+            TEXT,
+            st.none(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_text_cleaning_equals_python_strip(values) -> None:
+    """The staged text of a value is Python's strip of the trimmed characters (empty: NULL)."""
+    import duckdb
+
+    from sawubona.ingest.parse import _clean
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (i INTEGER, x VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
+    got = dict(con.execute(f"SELECT i, {_clean('x')} FROM t").fetchall())
+    assert [got[i] for i in range(len(values))] == [
+        None if v is None else (v.strip(TRIM) or None) for v in values
+    ]

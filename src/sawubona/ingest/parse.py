@@ -112,11 +112,16 @@ TRIM_CHARS = " \t\r\n\x0b\x0c\u00a0"
 
 def _clean(expr: str) -> str:
     # trim(x, chars) is several times slower than a check of the two ends; most values
-    # need no trimming at all, so test the ends first.
+    # need no trimming at all, so test the ends first. The test looks at the code point of
+    # each end (ord of x and of x[-1]) with bit 7 cleared, which maps NBSP (160) to 32: at
+    # most 32 lets every trimmed character through (and a few control characters, which
+    # trim then leaves). It costs half what contains(chars, left/right(x, 1)) did, and an
+    # IN list of the code points would be planned as a join per column. Empty text has
+    # ord -1 and ends NULL either way.
     chars = lit(TRIM_CHARS)
     return (
-        f"NULLIF(CASE WHEN contains({chars}, left({expr}, 1)) OR contains({chars}, "
-        f"right({expr}, 1)) THEN trim({expr}, {chars}) ELSE {expr} END, '')"
+        f"NULLIF(CASE WHEN (ord({expr}) & -129) <= 32 OR (ord(({expr})[-1]) & -129) <= 32 "
+        f"THEN trim({expr}, {chars}) ELSE {expr} END, '')"
     )
 
 

@@ -154,12 +154,12 @@ def validate(
     keys = ", ".join(q(k) for k in table.key)
     values = ", ".join(q(c) for c in table.column_names)
     dupkeys = staging.fresh(f"{table.name}_dupkeys")
-    # Grouping one 64-bit hash of the key costs less than grouping the key's columns; equal
-    # keys hash alike, so no hash seen twice means no key seen twice (the usual case).
-    # Otherwise (a repeat, or a collision) the keys themselves are grouped.
+    # Counting the distinct 64-bit hashes of the key costs less than grouping the key's
+    # columns (or grouping the hashes); equal keys hash alike, so as many distinct hashes as
+    # rows means no key seen twice (the usual case). Otherwise (a repeat, or a collision)
+    # the keys themselves are grouped.
     repeats = con.execute(
-        f"SELECT count(*) FROM (SELECT hash({keys}) AS _kh FROM {q(checked)} "
-        f"WHERE _err IS NULL GROUP BY _kh HAVING count(*) > 1)"
+        f"SELECT count(*) - count(DISTINCT hash({keys})) FROM {q(checked)} WHERE _err IS NULL"
     ).fetchall()[0][0]
     con.execute(
         f"CREATE TEMP TABLE {q(dupkeys)} AS SELECT {keys} FROM {q(checked)} "
