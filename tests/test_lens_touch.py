@@ -32,7 +32,7 @@ from sawubona.demo import generate
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import LensInput
 from sawubona.lenses.touch import LENS
-from sawubona.lenses.touch.cluster import cluster
+from sawubona.lenses.touch.cluster import agreements, candidates, cluster, low_nibbles
 from sawubona.lenses.touch.columns import COLUMNS
 from sawubona.lenses.touch.minhash import hash_strings, shingles, signatures, similarity
 from sawubona.lenses.touch.normalise import MASKS, fold_digits, mask, tokenise
@@ -275,6 +275,43 @@ def test_lsh_clusters_match_a_plain_reference_with_misleading_low_bytes() -> Non
     got = cluster(sig, 32, 0.6).tolist()
     assert got == _cluster_reference(sig, 32, 0.6)
     assert 1 < len(set(got)) < n  # some pairs joined, some turned away
+
+
+@pytest.mark.parametrize("n_perm", [128, 40, 7])
+def test_nibble_agreements_count_equal_lowest_nibbles(n_perm: int) -> None:
+    """The quick test counts, per pair, the values whose lowest 4 bits are equal
+    (padding to whole 64-bit words not counted), never fewer than equal values."""
+    rng = np.random.default_rng(n_perm)
+    sig = rng.integers(0, 2**32, (300, n_perm), dtype=np.uint64).astype(np.uint32)
+    sig[1::2, : n_perm // 2] = sig[0::2, : n_perm // 2]  # pairs sharing half their values
+    i, j = rng.integers(0, 300, 2000), rng.integers(0, 300, 2000)
+    i[:150], j[:150] = np.arange(0, 300, 2), np.arange(1, 300, 2)
+    got = agreements(low_nibbles(sig, block=64), n_perm, i, j, block=512)
+    assert got.tolist() == ((sig[i] & 15) == (sig[j] & 15)).sum(axis=1).tolist()
+    assert (got >= (sig[i] == sig[j]).sum(axis=1)).all() and (got[:150] >= n_perm // 2).all()
+
+
+def test_bucket_pairs_match_a_plain_reference() -> None:
+    rng = np.random.default_rng(3)
+    key = rng.integers(0, 40, 1000).astype(np.uint64)  # many buckets of many documents
+    key[rng.random(1000) < 0.2] = rng.integers(2**40, 2**63, 1000, dtype=np.uint64)[:1]
+    first: dict[int, int] = {}
+    want = [(d, first.setdefault(k, d)) for d, k in enumerate(key.tolist())]
+    i, j = candidates(key)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == [p for p in want if p[0] != p[1]]
+    assert [len(a) for a in candidates(key[:0])] == [0, 0]
+
+
+def test_lsh_clusters_match_the_reference_with_a_band_of_one_value() -> None:
+    rng = np.random.default_rng(5)
+    n, n_perm = 300, 20  # 20 bands of one value each: a chance match fills a bucket
+    sig = rng.integers(0, 6, (n, n_perm), dtype=np.uint64).astype(np.uint32)
+    for d in range(1, n):
+        same = rng.random(n_perm) < rng.uniform(0.2, 0.9)
+        sig[d, same] = sig[int(rng.integers(0, d)), same]
+    got = cluster(sig, 20, 0.6).tolist()
+    assert got == _cluster_reference(sig, 20, 0.6)
+    assert 1 < len(set(got)) < n
 
 
 def test_same_seed_same_clusters_and_ids() -> None:
