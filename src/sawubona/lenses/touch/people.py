@@ -140,7 +140,7 @@ def teams_table(messages: pa.Table, fdr: float = 0.05) -> pa.Table:
     """
     touch = messages["touch"]
     written = pc.is_in(touch, value_set=pa.array(WRITTEN))
-    m = messages.filter(written)
+    m = messages.select(["team", "touch"]).filter(written)  # a filter copies every column
     team = pc.fill_null(m["team"], "(no team)")
     t = pa.table(
         {"team": team, "templated": pa.array(is_value(m["touch"], "templated").astype(np.int64))}

@@ -233,8 +233,12 @@ def templates_table(messages: pa.Table, clusters: pa.Table, near: NearDuplicates
     """One row per cluster of two or more messages, biggest first."""
     multi = clusters.filter(pc.greater_equal(clusters["messages"], 2))
     first = np.asarray(multi["cluster"], dtype=np.int64)
-    m = messages.append_column("cluster", pa.array(near.cluster)).filter(
-        pc.is_valid(messages["cluster_id"])
+    # only the columns aggregated (a filter copies every column it is given)
+    aggregated = ["agent_id", "team", "actor", "kind", "channel", "template_id", "similarity"]
+    m = (
+        messages.select(aggregated)
+        .append_column("cluster", pa.array(near.cluster))
+        .filter(pc.is_valid(messages["cluster_id"]))
     )
     per = m.group_by("cluster").aggregate(
         [
