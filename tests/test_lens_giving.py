@@ -708,3 +708,60 @@ def test_every_setting_and_table_is_documented() -> None:
     for kind in GIFT_KINDS:
         assert f"`{kind}`" in doc, kind
     assert LENS.name == "giving" and LENS.after == ("promises",)
+
+
+# --------------------------------------------------------------------------- giving_customers
+
+
+def test_customers_table_matches_the_pandas_outer_merge() -> None:
+    """The Arrow build of giving_customers against the pandas outer merge it replaced:
+    ids met only in the gifts, only in one part, a missing id, whole-number columns with
+    gaps (floats then), NaN kept as missing, and the plan/penalty/other gift rule."""
+    import pyarrow as pa
+
+    from sawubona.lenses.giving.common import gifts_table
+    from sawubona.lenses.giving.lens import _customers, _customers_pandas
+
+    plan = pa.table(
+        {
+            "customer_id": ["c3", "c1", "c5"],
+            "current_plan_id": ["p1", "p2", None],
+            "monthly_fee_paid": [10.0, float("nan"), 7.5],
+            "months_observed": pa.array([3, 0, 12], pa.int64()),
+            "best_plan_id": [None, "p1", "p2"],
+        }
+    )
+    ledger = pa.table(
+        {
+            "customer_id": ["c1", "c2", "é9", None],
+            "gifts": pa.array([1, 0, 2, 4], pa.int64()),
+            "asks": pa.array([0, 3, 1, 1], pa.int64()),
+            "money_given": [5.0, None, 1.25, 0.0],
+            "only_asked": [False, True, False, False],
+        }
+    )
+    gifts = gifts_table(
+        {
+            "customer_id": ["c1", "c1", "c1", "c4", "c4", "c3", "c1"],
+            "kind": [
+                "best_plan_cheaper",
+                "best_plan_like_for_like",
+                "loyalty_penalty",
+                "owed_credit",
+                "owed_credit",
+                "loyalty_penalty",
+                "unused_addon",
+            ],
+            "value_per_year": [120.0, 80.0, 150.0, 10.1, 20.2, 36.0, 12.0],
+        }
+    )
+    for parts in ([plan, ledger], [ledger], [plan], []):
+        got = _customers(parts, gifts)
+        want = _customers_pandas([p.to_pandas() for p in parts], gifts)
+        assert got.equals(want.replace_schema_metadata(None)), [p.column_names for p in parts]
+    got = _customers([plan, ledger], gifts).to_pandas().set_index("customer_id")
+    # c1: max(best plan 120, penalty 150) + other 12; c4: two credits; c5: no gift
+    assert got.loc["c1", "gift_value_per_year"] == 162.0 and got.loc["c1", "gifts_to_give"] == 4
+    assert got.loc["c4", "gift_value_per_year"] == 30.3 and got.loc["c5", "gifts_to_give"] == 0
+    assert got.index[-1] is None or pd.isna(got.index[-1])  # the missing id sorts last
+    assert got["months_observed"].dtype == float  # gaps (c2, c4, é9) turn it into floats

@@ -121,7 +121,7 @@ class GivingLens:
         tables: dict[str, pa.Table] = {}
         findings: list[Finding] = []
         gifts: list[pa.Table] = []
-        per_customer: list[pd.DataFrame] = []
+        per_customer: list[pa.Table] = []
         # in plan_id order: an engine returns rows in any order, and the order of the plans
         # (and of the metrics first named in them) shows in the evidence and breaks ties
         plans = data.table("plans").order_by("plan_id").to_pyarrow() if data.has("plans") else None
@@ -142,7 +142,7 @@ class GivingLens:
                 tables["giving_best_plan"] = bp.table
                 gifts.append(bp.gifts)
                 findings += bp.findings
-                per_customer.append(bp.per_customer.to_pandas())
+                per_customer.append(bp.per_customer)
         if not missing and plans is not None:
             ad = addons.run(ctx, plans, window)
             gifts.append(ad.gifts)
@@ -173,7 +173,7 @@ class GivingLens:
             tables["giving_ledger"] = lg.table
             tables["giving_ledger_months"] = lg.months
             tables["giving_ledger_kinds"] = lg.kinds
-            per_customer.append(lg.per_customer.to_pandas())
+            per_customer.append(lg.per_customer)
             findings += lg.findings
 
         all_gifts = pa.concat_tables(gifts) if gifts else empty_gifts()
@@ -213,7 +213,91 @@ def _refuse_non_gifts(gifts: pa.Table) -> None:
         raise SawubonaError("the giving lens produced a gift worth nothing to the customer")
 
 
-def _customers(parts: list[pd.DataFrame], gifts: pa.Table) -> pa.Table:
+def _customers(parts: list[pa.Table], gifts: pa.Table) -> pa.Table:
+    """``giving_customers``: the parts' per-customer columns side by side, and the gifts.
+
+    One row per customer id met anywhere (sorted, a missing id last), matched by position
+    in Arrow; the columns come out as :func:`_customers_pandas` (the outer merge it
+    replaced) gives them — a whole-number column with gaps as floats.
+    """
+    id_cols = [gifts.column("customer_id"), *(p.column("customer_id") for p in parts)]
+    every = pa.chunked_array(
+        [c.cast(pa.large_string()) for col in id_cols for c in col.chunks], pa.large_string()
+    )
+    ids = pc.unique(every)
+    if len(ids) == 0:
+        return _customers_pandas([p.to_pandas() for p in parts], gifts)
+    ids = ids.take(pc.array_sort_indices(ids, null_placement="at_end"))
+    n = len(ids)
+    cols: dict[str, pa.Array] = {"customer_id": ids}
+    for part in parts:
+        pos = pc.index_in(ids, value_set=part.column("customer_id").cast(pa.large_string()))
+        for name in part.column_names:
+            if name != "customer_id":
+                cols[name] = _as_merged(part.column(name).combine_chunks().take(pos))
+    # the gifts per customer: pandas group sums (compensated) over integer positions
+    gid = gifts.column("customer_id").cast(pa.large_string())
+    code = np.asarray(pc.index_in(gid, value_set=ids).fill_null(-1), dtype=np.int64)
+    code = np.where(np.asarray(gid.is_null()), -1, code)  # a gift without a customer counts nowhere
+    g = pd.DataFrame(
+        {
+            "code": code,
+            "kind": np.asarray(gifts.column("kind").to_pandas(), dtype=object),
+            "value": np.asarray(gifts.column("value_per_year").to_pandas(), dtype=float),
+        }
+    )
+    g = g[g["code"] >= 0]
+    is_plan = g["kind"].str.startswith("best_plan").to_numpy(dtype=bool)
+    is_penalty = (g["kind"] == "loyalty_penalty").to_numpy(dtype=bool)
+
+    def per(rows: np.ndarray, how: str) -> np.ndarray:
+        out = np.full(n, np.nan)
+        got = getattr(g[rows].groupby("code")["value"], how)()
+        out[got.index.to_numpy()] = got.to_numpy(dtype=float)
+        return out
+
+    plan_best = per(is_plan, "max")
+    penalty = per(is_penalty, "sum")
+    other = per(~is_plan & ~is_penalty, "sum")
+    # a better plan already removes what they overpay on the current one: count the larger
+    recurring = np.fmax(plan_best, penalty)
+    value = np.where(
+        np.isnan(recurring), other, np.where(np.isnan(other), recurring, recurring + other)
+    )
+    counts = np.bincount(g["code"].to_numpy(), minlength=n)
+    cols["gifts_to_give"] = pa.array(counts.astype(np.int64))
+    cols["gift_value_per_year"] = pa.array(np.round(np.nan_to_num(value, nan=0.0), 2))
+    for name in ("gifts", "asks"):
+        if name in cols:
+            cols[name] = pa.array(
+                np.nan_to_num(np.asarray(cols[name].cast(pa.float64()).fill_null(0.0))).astype(
+                    np.int64
+                )
+            )
+    if "only_asked" in cols:
+        cols["only_asked"] = cols["only_asked"].cast(pa.bool_()).fill_null(False)
+    renamed = {"gifts": "ledger_gifts", "asks": "ledger_asks"}
+    order = [k for k in cols if k not in ("gifts_to_give", "gift_value_per_year")]
+    order += ["gifts_to_give", "gift_value_per_year"]
+    return pa.table({renamed.get(k, k): cols[k] for k in order})
+
+
+def _as_merged(values: pa.Array) -> pa.Array:
+    """A column as a pandas outer merge leaves it: gaps in whole numbers make floats, NaN null."""
+    t = values.type
+    if pa.types.is_integer(t) and values.null_count:
+        values = values.cast(pa.float64())
+        t = values.type
+    if pa.types.is_floating(t):
+        x = np.asarray(values.cast(pa.float64()).fill_null(np.nan), dtype=float)
+        return pa.array(x, values.type, mask=np.isnan(x))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return values.cast(pa.large_string())
+    return values
+
+
+def _customers_pandas(parts: list[pd.DataFrame], gifts: pa.Table) -> pa.Table:
+    """The pandas reference of :func:`_customers` (used as is for an empty table)."""
     g = gifts.select(["customer_id", "kind", "value_per_year"]).to_pandas()
     is_plan = g["kind"].str.startswith("best_plan")
     plan_best = g[is_plan].groupby("customer_id")["value_per_year"].max()
