@@ -112,14 +112,16 @@ def run(ctx: Context, plans: pa.Table, window: Window) -> Addons:
     u = u.filter((u.period_start >= window.first) & (u.period_start <= window.last_start))
     who = held_t.select("customer_id").distinct()
     u = u.semi_join(who, "customer_id")
-    metered = u.select("customer_id", "period_start").distinct().to_pyarrow()
     metrics = sorted({m for x in catalogue for m in x.metrics})
-    used = (
-        u.filter(u.metric.isin(metrics) & (u.quantity > 0))
-        .group_by(["customer_id", "period_start", "metric"])
-        .aggregate(quantity=u.quantity.sum())
+    # one pass: each metered (customer, month), with the add-on metrics used in it (else null)
+    hit = u.metric.isin(metrics) & (u.quantity > 0)
+    seen = (
+        u.select("customer_id", "period_start", metric=ibis.ifelse(hit, u.metric, None))
+        .distinct()
         .to_pyarrow()
     )
+    metered = seen.select(["customer_id", "period_start"])
+    used = seen.filter(pc.is_valid(seen.column("metric")))
     return _judge(ctx, catalogue, a, metered, used, window)
 
 

@@ -381,9 +381,12 @@ def _report(ctx: Context, rules: Rules, claims: pd.DataFrame) -> Credits:
             source=("source", "first"),
         )
         grp["still_owed"] = np.round(np.maximum(0.0, grp["owed"] - grp["paid"]), 2)
-        give = grp[grp["still_owed"] >= 0.01]
+        owing = grp["still_owed"].to_numpy() >= 0.01
+        give = grp[owing]
         shown = ["claim_id", "source", "kind", "due_at", "kept_at", "days_late", "owed", "basis"]
-        wanted = claims[claims["group"].isin(give.index)]
+        # each claim's group as its position in ``grp`` (sorted keys, as groupby sorts them)
+        code = pd.factorize(claims["group"], sort=True)[0]
+        wanted = claims[owing[code]]
         # column lists, not to_dict("records"): iterating Arrow-backed columns one value at
         # a time is slow in pandas 3; timestamps stay pandas Timestamps as before
         cols = {c: _values(wanted[c]) for c in [*shown, "what"]}
@@ -394,8 +397,13 @@ def _report(ctx: Context, rules: Rules, claims: pd.DataFrame) -> Credits:
         ]
         claim_ids = [str(x) for x in cols["claim_id"]]
         claim_ids_json = json_values(claim_ids)
-        # the claims of each group, in their order in ``claims``
-        members = wanted.groupby("group", sort=False).indices
+        # the claims of each group owed something, in their order in ``claims``
+        code = code[owing[code]]
+        order = np.argsort(code, kind="stable")
+        owed_codes = np.flatnonzero(owing)
+        first_at = np.searchsorted(code[order], owed_codes, side="left").tolist()
+        end_at = np.searchsorted(code[order], owed_codes, side="right").tolist()
+        order_l = order.tolist()
         names = ctx.first_names(give["customer_id"].astype(str).tolist())
         g_owed = give["owed"].astype(float).tolist()
         g_paid = give["paid"].astype(float).tolist()
@@ -403,8 +411,8 @@ def _report(ctx: Context, rules: Rules, claims: pd.DataFrame) -> Credits:
         g_ids = give["paid_ids"].astype(str).tolist()
         g_source = give["source"].astype(str).tolist()
         rules_json = json_str(rules.source)
-        for i, key in enumerate(give.index):
-            rows = np.asarray(members[key]).tolist()
+        for i in range(len(give)):
+            rows = order_l[first_at[i] : end_at[i]]
             c = rows[0]
             g_claims.append(",".join([claim_ids[r] for r in rows]))
             paid_by = json_values([x for x in g_ids[i].split(",") if x])

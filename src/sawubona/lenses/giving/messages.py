@@ -32,9 +32,13 @@ def _hello(first: str | None) -> str:
     return f"Hi {first}," if first else "Hello,"
 
 
-@functools.lru_cache(maxsize=1 << 14)
 def _day(t: dt.datetime | dt.date) -> str:
-    return f"{t.day} {t.strftime('%B %Y')}"
+    return _day_text(t.year, t.month, t.day)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _day_text(year: int, month: int, day: int) -> str:
+    return f"{day} {dt.date(year, month, 1).strftime('%B %Y')}"
 
 
 def _months(n: int) -> str:
