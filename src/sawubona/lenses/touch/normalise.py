@@ -378,11 +378,13 @@ class _HashSet:
         out = np.zeros(len(h), np.bool_)
         if len(self.values) == 0:
             return out
-        maybe = np.flatnonzero(
-            self.bitmap[(h & np.uint64((1 << _BITMAP_BITS) - 1)).astype(np.intp)]
-        )
-        pos = np.minimum(np.searchsorted(self.values, h[maybe]), len(self.values) - 1)
-        out[maybe] = self.values[pos] == h[maybe]
+        # the lowest bits are below 2**63: read in place as indices (no conversion pass)
+        slot = np.bitwise_and(h, np.uint64((1 << _BITMAP_BITS) - 1)).view(np.intp)
+        maybe = np.flatnonzero(self.bitmap[slot])
+        del slot
+        found = h[maybe]
+        pos = np.minimum(np.searchsorted(self.values, found), len(self.values) - 1)
+        out[maybe] = self.values[pos] == found
         return out
 
 
