@@ -119,6 +119,9 @@ class TouchLens:
         outbound = outbound.take(order)
         codes = codes[np.asarray(order, dtype=np.int64)]
         del order
+        # Arrow's allocator keeps what it freed (the raw texts, the unsorted columns)
+        # for reuse; hand it back before the text work, which is NumPy's.
+        pa.default_memory_pool().release_unused()
         inbound_expr = tp.filter(tp.direction == "inbound")
         inbound = (
             inbound_expr.group_by("customer_id")

@@ -12,7 +12,7 @@ differ) are collapsed first, so MinHash and LSH run once per distinct text.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,7 @@ class NearDuplicates:
     cluster_id: pa.Array  # dictionary-encoded (one string per cluster)
     similarity: npt.NDArray[np.float64]
     words: I64
+    #: the normalised texts (their word hashes are let go of once the texts are signed)
     tokens: Tokens
     #: per message, its row in ``tokens`` (``-1``: no text)
     code: I64
@@ -144,22 +145,17 @@ def near_duplicates(
     """
     params.check()
     tokens = tokenise(texts, known_names)
+    pa.default_memory_pool().release_unused()  # the texts masked piece by piece, freed
     if codes is None:
         codes = np.arange(tokens.n, dtype=np.int64)
     codes = np.asarray(codes, np.int64)
     n = len(codes)
-    have = codes >= 0
-    safe = np.where(have, codes, 0)
-    words = np.where(have, tokens.lengths[safe], 0) if tokens.n else np.zeros(n, np.int64)
+    words = np.r_[tokens.lengths, 0][codes]  # code -1 (no text) reads the last: 0 words
     with_words = np.flatnonzero(words > 0)
-    text = np.full(n, -1, np.int64)
-    cluster = np.full(n, -1, np.int64)
-    sim = np.full(n, np.nan)
     if len(with_words) == 0:
-        none = np.full(n, -1, np.int64)
-        return NearDuplicates(
-            text, cluster, pa.nulls(n, pa.string()), sim, words, tokens, codes, none, none[:0]
-        )
+        text, cluster, none = (np.full(n, -1, np.int64) for _ in range(3))
+        nulls, nan = pa.nulls(n, pa.string()), np.full(n, np.nan)
+        return NearDuplicates(text, cluster, nulls, nan, words, tokens, codes, none, none[:0])
 
     # One document per distinct normalised text (numbered in the order of their
     # hashes), found among the distinct texts rather than the messages; a document's
@@ -177,12 +173,13 @@ def near_duplicates(
     doc_of = doc_of_text[codes[with_words]]  # per message with words
     first = np.full(n_docs, np.iinfo(np.int64).max, np.int64)  # its first message
     np.minimum.at(first, doc_of, with_words)
-    text[with_words] = doc_of
     sig = np.empty((n_docs, params.permutations), np.uint32)
     for lo in range(0, n_docs, BLOCK_MESSAGES):
         hashes, offsets = _gather(tokens, codes[first[lo : lo + BLOCK_MESSAGES]])
         sh, sh_offsets = shingles(hashes, offsets, params.shingle_words)
         sig[lo : lo + BLOCK_MESSAGES] = signatures(sh, sh_offsets, params.permutations, params.seed)
+    del hashes, offsets, sh, sh_offsets
+    tokens = replace(tokens, hashes=np.zeros(0, np.uint64))  # signed: hashes let go of
     label = lsh.cluster(sig, params.bands, params.threshold)
 
     # A cluster is named after its first message (input order = time order).
@@ -193,7 +190,11 @@ def near_duplicates(
     doc_sim = similarity(sig, np.arange(n_docs), doc_of_text[codes[doc_cluster]])
     del sig
     firsts, doc_which = np.unique(doc_cluster, return_inverse=True)
+    text = np.full(n, -1, np.int64)
+    text[with_words] = doc_of
+    cluster = np.full(n, -1, np.int64)
     cluster[with_words] = doc_cluster[doc_of]
+    sim = np.full(n, np.nan)
     sim[with_words] = doc_sim[doc_of]
     ids = hex_ids(text_fp[codes[firsts]], "t", mask=np.zeros(len(firsts), np.bool_))
     index = np.full(n, -1, np.int64)
