@@ -558,3 +558,13 @@ def test_amounts_plain_and_decorated_read_alike(tmp_path: Path, store: sawubona.
     balanced(report)
     got = {r["journey_id"]: r["value"] for r in store.table("journeys").to_pyarrow().to_pylist()}
     assert got == planted
+
+
+def test_delimiter_sniffing_tie_goes_to_the_header_width() -> None:
+    """Bare CRs inside unquoted fields cut records into pieces of widths 3, 2 and 1, each
+    seen twice: the header's width (3, with ';') wins the tie, not set order (found by
+    tests/test_ingest_properties.py)."""
+    from sawubona.ingest.readers import sniff_delimiter
+
+    assert sniff_delimiter("customer_id;joined_at;segment\nc1;;\r0\nc1;\r;\r0\n") == ";"
+    assert sniff_delimiter("a,b,c\n1,2,3\n") == ","

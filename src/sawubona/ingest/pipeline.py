@@ -35,7 +35,7 @@ import pyarrow as pa
 from sawubona import schema
 from sawubona.errors import InputError
 from sawubona.ingest.mapping import TableMapping, auto_plan, load_mapping, map_file
-from sawubona.ingest.parse import q
+from sawubona.ingest.parse import lit, q
 from sawubona.ingest.readers import Reject, StagedFile, Staging, read_file
 from sawubona.ingest.report import IngestReport, ReasonCount, TableReport
 from sawubona.ingest.validate import ColumnOptions, Validated, validate
@@ -213,38 +213,52 @@ def _known_keys(staging: Staging, store: Store, table: str, v: Validated | None)
     return name
 
 
+def _ts(at: dt.datetime) -> str:
+    return f"TIMESTAMP '{at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
 def _reject_rows(
     staging: Staging, v: Validated, sources: list[Source], load_id: str, at: dt.datetime
 ) -> pa.Table:
+    """The quarantine rows of one table: rejected rows, then records rejected when staged.
+
+    The rejected rows are built by DuckDB (its Arrow export): ``pa.array`` of Python values
+    would import pandas (about 0.35 s) into a load that has nothing to quarantine.
+    """
     shas = {str(f.path): f.sha256 for s in sources for f in s.files}
-    rows = staging.con.sql(f"SELECT * FROM {q(v.rejects)}").to_arrow_table()
+    sha = (
+        "CASE _file "
+        + " ".join(f"WHEN {lit(path)} THEN {lit(digest)}" for path, digest in shas.items())
+        + " ELSE '' END"
+    )
+    rows = staging.con.sql(
+        f"""SELECT {lit(load_id)} AS load_id, {lit(v.table)} AS table_name,
+                   CAST(_file AS VARCHAR) AS file, {sha} AS file_sha256,
+                   CAST(_line AS BIGINT) AS line, CAST(column_name AS VARCHAR) AS column_name,
+                   CAST(rule AS VARCHAR) AS rule, CAST(reason AS VARCHAR) AS reason,
+                   CAST(raw AS VARCHAR) AS raw, {_ts(at)} AS quarantined_at
+            FROM {q(v.rejects)}"""
+    ).to_arrow_table()
     pre = [(f, r) for s in sources for (f, r) in s.rejects]
-    files = rows.column("_file").to_pylist() + [str(f.path) for f, _ in pre]
-    n = len(files)
-    return pa.table(
+    if not pre:
+        return rows
+    n = len(pre)
+    files = [str(f.path) for f, _ in pre]
+    more = pa.table(
         {
             "load_id": [load_id] * n,
             "table_name": [v.table] * n,
             "file": files,
             "file_sha256": [shas.get(f, "") for f in files],
-            "line": rows.column("_line").to_pylist() + [r.line for _, r in pre],
-            "column_name": rows.column("column_name").to_pylist() + [None] * len(pre),
-            "rule": rows.column("rule").to_pylist() + [r.rule for _, r in pre],
-            "reason": rows.column("reason").to_pylist() + [r.reason for _, r in pre],
-            "raw": rows.column("raw").to_pylist() + [r.raw for _, r in pre],
-            "quarantined_at": _timestamps([at] * n),
+            "line": pa.array([r.line for _, r in pre], pa.int64()),
+            "column_name": pa.array([None] * n, pa.string()),
+            "rule": [r.rule for _, r in pre],
+            "reason": [r.reason for _, r in pre],
+            "raw": pa.array([r.raw for _, r in pre], pa.string()),
+            "quarantined_at": pa.array([at] * n, pa.timestamp("us")),
         }
     )
-
-
-def _timestamps(values: list[dt.datetime]) -> pa.Array:
-    """UTC-naive datetimes as an Arrow timestamp column, through their microseconds.
-
-    ``pa.array`` of ``datetime`` objects imports pandas (about 0.35 s) to convert them.
-    """
-    epoch = dt.datetime(1970, 1, 1)
-    micros = [(v - epoch) // dt.timedelta(microseconds=1) for v in values]
-    return pa.array(micros, pa.int64()).cast(pa.timestamp("us"))
+    return pa.concat_tables([rows, more.cast(rows.schema)])
 
 
 def _reasons(quarantine: pa.Table) -> list[ReasonCount]:
@@ -313,20 +327,6 @@ def _write(
     store.delete_quarantine(v.table, shas)
     store.append("quarantine", quarantine)
     finished = _utcnow()
-    log = []
-    for s in sources:
-        for f in s.files:
-            log.append(
-                {
-                    "load_id": load_id,
-                    "file": str(f.path),
-                    "file_sha256": f.sha256,
-                    "source": f.format,
-                    "table_name": v.table,
-                    "started_at": started,
-                    "finished_at": finished,
-                }
-            )
     totals = {
         "rows_read": report.rows_read,
         "rows_loaded": report.rows_loaded,
@@ -336,15 +336,19 @@ def _write(
         "rows_unchanged": counts.unchanged,
     }
     # One log row per file; the table totals go on the first (files of one load share them).
-    for i, row in enumerate(log):
-        row.update({k: (val if i == 0 else 0) for k, val in totals.items()})
+    # Built by DuckDB, as the quarantine rows are (no pandas import).
+    log: list[str] = []
+    for s in sources:
+        for f in s.files:
+            nums = ", ".join(
+                f"CAST({val if not log else 0} AS BIGINT) AS {k}" for k, val in totals.items()
+            )
+            log.append(
+                f"SELECT {lit(load_id)} AS load_id, {lit(str(f.path))} AS file, "
+                f"{lit(f.sha256)} AS file_sha256, {lit(f.format)} AS source, "
+                f"{lit(v.table)} AS table_name, {nums}, {_ts(started)} AS started_at, "
+                f"{_ts(finished)} AS finished_at"
+            )
     if log:
-        # the times go in as columns of their own (see _timestamps); rows go in by name
-        stamps = {
-            k: _timestamps([row.pop(k) for row in log]) for k in ("started_at", "finished_at")
-        }
-        table = pa.Table.from_pylist(log)
-        for k, column in stamps.items():
-            table = table.append_column(k, column)
-        store.append("ingest_log", table)
+        store.append("ingest_log", staging.con.sql(" UNION ALL ".join(log)).to_arrow_table())
     return report

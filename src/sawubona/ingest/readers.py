@@ -264,7 +264,9 @@ def sniff_delimiter(sample: str) -> str:
         if not rows:
             continue
         widths = [len(r) for r in rows]
-        mode = max(set(widths), key=widths.count)
+        # the most frequent width; a tie goes to the header's width (a bare CR inside
+        # fields can cut a few records into pieces of several widths, each as frequent)
+        mode = max(set(widths), key=lambda w: (widths.count(w), w == widths[0]))
         if mode < 2 or widths[0] < 2:
             continue
         consistency = widths.count(mode) / len(widths)
