@@ -137,17 +137,20 @@ def densify(customers: pa.Table, long: pa.Table, tariffs: Tariffs, window: Windo
     """
     c = customers.num_rows
     m, k = window.months, len(tariffs.metrics)
-    usage = np.zeros((c, m, k))
     observed = np.zeros((c, m), bool)
-    if long.num_rows:
+    if not long.num_rows:
+        usage = np.zeros((c, m, k))
+    else:
         ci = np.asarray(long.column("ci"), dtype=np.int64)
         mi = np.asarray(long.column("mi"), dtype=np.int64)
         ki = np.asarray(long.column("ki"), dtype=np.int64)
         q = np.asarray(long.column("quantity").fill_null(0.0), dtype=float)
         ok = (ci >= 0) & (ci < c) & (ki >= 0) & (ki < k) & (mi >= 0) & (mi < m)
-        ci, mi, ki, q = ci[ok], mi[ok], ki[ok], q[ok]
-        _scatter_add(usage, ci, mi, ki, q)
-        observed[ci, mi] = True
+        if not ok.all():  # the engine's rows are all in range: no copies then
+            ci, mi, ki, q = ci[ok], mi[ok], ki[ok], q[ok]
+        cell = ci * m + mi  # (customer, month) as one index
+        usage = _summed(cell, ki, q, (c, m, k))
+        observed.reshape(-1)[cell] = True
     plan_pos = pc.index_in(customers.column("plan_id"), value_set=pa.array(tariffs.plan_ids))
     current = np.asarray(plan_pos.fill_null(-1), dtype=np.int64)
     fee = customers.column("monthly_fee_paid").cast(pa.float64())
@@ -155,12 +158,14 @@ def densify(customers: pa.Table, long: pa.Table, tariffs: Tariffs, window: Windo
     return Dense(customers, usage, observed, current, fee_paid)
 
 
-def _scatter_add(
-    usage: np.ndarray, ci: np.ndarray, mi: np.ndarray, ki: np.ndarray, q: np.ndarray
-) -> None:
-    c, m, k = usage.shape
-    flat = (ci * m + mi) * k + ki
-    usage.reshape(-1)[:] += np.bincount(flat, weights=q, minlength=c * m * k)
+def _summed(
+    cell: np.ndarray, ki: np.ndarray, q: np.ndarray, shape: tuple[int, int, int]
+) -> np.ndarray:
+    """``q`` summed into zeros of ``shape`` at ``[cell // M, cell % M, ki]``, in row order."""
+    c, m, k = shape
+    flat = cell * k
+    flat += ki
+    return np.bincount(flat, weights=q, minlength=c * m * k).reshape(shape)
 
 
 @dataclass
@@ -174,11 +179,12 @@ class BestPlan:
 def run(ctx: Context, tariffs: Tariffs) -> BestPlan:
     s = ctx.settings
     window = Window.at(ctx.as_of, int(s["history_months"]), int(s["min_period_days"]))
-    current = current_subscriptions(ctx, tariffs)
-    # each customer's position in the arrays, numbered by the engine in customer_id order
-    current = current.mutate(_row=ibis.row_number().over(order_by="customer_id"))
-    customers = current.order_by("_row").drop("_row").to_pyarrow()
-    long = monthly_usage(ctx, current, tariffs, window).to_pyarrow()
+    # each customer's position in the arrays is their row here, in the engine's customer_id order
+    customers = current_subscriptions(ctx, tariffs).order_by("customer_id").to_pyarrow()
+    # the usage query joins these rows as they are, not the subscriptions window again
+    keys = customers.select(["customer_id", "plan_id", "started_at", "ended_at"])
+    keys = keys.append_column("_row", pa.array(np.arange(customers.num_rows, dtype=np.int64)))
+    long = monthly_usage(ctx, ibis.memtable(keys), tariffs, window).to_pyarrow()
     dense = densify(customers, long, tariffs, window)
     cmp = compare(
         dense.usage, dense.observed, dense.current, dense.fee_paid, tariffs, keep_bills=True

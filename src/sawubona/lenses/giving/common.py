@@ -128,6 +128,21 @@ def json_str(text: str) -> str:
     return _ENCODER.encode(text)
 
 
+_PLAIN = r"^[ !#-\[\]-~]*$"  # printable ASCII without " and \\: a JSON string as it is
+
+
+def json_str_column(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Each (non-null) text as :func:`json_str` writes it, in Arrow when all are plain."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    values = values.cast(pa.string())
+    if values.null_count == 0 and pc.all(pc.match_substring_regex(values, _PLAIN)).as_py() in (
+        True,
+        None,
+    ):
+        return pc.binary_join_element_wise('"', values, '"', "")
+    return pa.array([json_str(v) for v in values.to_pylist()], pa.string())
+
+
 def json_float(value: float) -> str:
     """A float as :func:`to_json` writes it (``NaN``/``Infinity`` as the encoder spells them)."""
     return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(value)
@@ -191,7 +206,4 @@ def first_names(
     pos = pc.index_in(ids_arr, value_set=customers.column("customer_id").combine_chunks())
     names = customers.column("name").combine_chunks().take(pos)
     first = pc.utf8_trim_whitespace(names)
-    out: list[str | None] = []
-    for v in first.to_pylist():
-        out.append(v.split()[0] if v else None)
-    return out
+    return [v.split(None, 1)[0] if v else None for v in first.to_pylist()]

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from sawubona.lenses.base import Finding
 from sawubona.lenses.giving import messages
-from sawubona.lenses.giving.common import gifts_table, money, to_json
+from sawubona.lenses.giving.common import gifts_table, json_str_column, money, to_json
 
 if TYPE_CHECKING:
     from sawubona.lenses.giving.lens import Context
@@ -195,14 +195,31 @@ def _gifts(ctx: Context, table: pa.Table, price: pa.Table, rows: np.ndarray) -> 
         for f, y, p, a, b in zip(first, years, plan, paid, fee, strict=True)
     ]
     rule = to_json("monthly_fee_paid above the plan's monthly_fee (what a new customer pays)")
-    jp = {p: to_json(p) for p in set(plan)}
-    evidence = [
-        f'{{"rule":{rule},"plan":{jp[p]},"monthly_fee_paid":{float(a)!r},'
-        f'"new_customer_fee":{float(b)!r},"tenure_years":{float(y)!r},'
-        f'"rows":{{"subscriptions":{{"customer_id":{_quoted(c)},'
-        f'"plan_id":{jp[p]}}},"plans":{{"plan_id":{jp[p]}}}}}}}'
-        for c, p, a, b, y in zip(ids, plan, paid, fee, years, strict=True)
-    ]
+    # the evidence column by column in Arrow: numbers as float repr, texts as JSON strings
+    jp = json_str_column(t.column("plan_id"))
+    cid = json_str_column(t.column("customer_id"))
+
+    def num(values: list[float]) -> pa.Array:
+        return pa.array(list(map(float.__repr__, map(float, values))), pa.string())
+
+    evidence = pc.binary_join_element_wise(
+        f'{{"rule":{rule},"plan":',
+        jp,
+        ',"monthly_fee_paid":',
+        num(paid),
+        ',"new_customer_fee":',
+        num(fee),
+        ',"tenure_years":',
+        num(years),
+        ',"rows":{"subscriptions":{"customer_id":',
+        cid,
+        ',"plan_id":',
+        jp,
+        '},"plans":{"plan_id":',
+        jp,
+        "}}}",
+        "",
+    )
     return gifts_table(
         {
             "gift_id": [f"loyalty_penalty:{c}:{p}" for c, p in zip(ids, plan, strict=True)],
@@ -220,13 +237,6 @@ def _gifts(ctx: Context, table: pa.Table, price: pa.Table, rows: np.ndarray) -> 
             "source_ids": [f"{c}|{p}" for c, p in zip(ids, plan, strict=True)],
         }
     )
-
-
-def _quoted(text: str) -> str:
-    """``text`` as a JSON string (the common case without escapes needs no encoder)."""
-    if '"' in text or "\\" in text or not text.isprintable():
-        return to_json(text)
-    return f'"{text}"'
 
 
 def _findings(
