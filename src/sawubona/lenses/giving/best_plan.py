@@ -396,11 +396,16 @@ def _plan_table(
     ci, pi = np.nonzero(keep)
     assert cmp.bills is not None and cmp.current_bills is not None
     cur_rows = is_cur[ci, pi]
-    bills = np.where(cur_rows[:, None], cmp.current_bills[ci], cmp.bills[ci, pi])
-    bills = np.round(bills.astype(float), 2)
+    # each row's bills (a customer's own plan: what they paid), in place: no full temporaries
+    bills = cmp.bills[ci, pi]
+    own = np.flatnonzero(cur_rows)
+    bills[own] = cmp.current_bills[ci[own]]
+    flat = bills.reshape(-1).astype(float)
+    np.round(flat, 2, out=flat)
+    del bills
     total = np.where(cur_rows, cmp.current_total[ci], cmp.total[ci, pi])
     m = window.months
-    values = pa.array(bills.reshape(-1), pa.float64(), mask=np.isnan(bills.reshape(-1)))
+    values = pa.array(flat, pa.float64(), mask=np.isnan(flat))
     offsets = pa.array(np.arange(len(ci) + 1, dtype=np.int32) * m)
     # 0 none, 1 cheapest, 2 like_for_like, 3 both: a code per row, one string per code
     rec = (choice.cheapest[ci] == pi).astype(np.int8) + 2 * (choice.like_for_like[ci] == pi)
