@@ -408,6 +408,12 @@ def _run_one(
             status="ran",
             message="; ".join(output.skipped),
         )
-    return LensReport(
+    report = LensReport(
         lens.name, "ran", "; ".join(output.skipped), rows, len(output.findings), seconds
     )
+    del output, data, results
+    # Arrow keeps the memory a lens freed for this thread's next allocations (mimalloc's
+    # heaps are per thread): hand it back, so that it does not sit under the lens another
+    # thread runs (a no-op with allocators that keep nothing)
+    pa.default_memory_pool().release_unused()
+    return report
