@@ -143,6 +143,31 @@ def json_str_column(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.array([json_str(v) for v in values.to_pylist()], pa.string())
 
 
+def json_times(values: npt.NDArray[Any]) -> list[str] | None:
+    """Naive timestamps as :func:`to_json` writes pandas Timestamps (``isoformat``; NaT null).
+
+    ``None`` when they are not whole microseconds in years 1–9999: the caller encodes
+    those one by one.
+    """
+    if not np.issubdtype(values.dtype, np.datetime64):
+        return None
+    nat = np.isnat(values)
+    us = values.astype("datetime64[us]")
+    ok = us[~nat]
+    if len(ok) and (
+        (ok.astype(values.dtype) != values[~nat]).any()
+        or ok.min() < np.datetime64("0001-01-01", "us")
+        or ok.max() > np.datetime64("9999-12-31T23:59:59.999999", "us")
+    ):
+        return None
+    secs = np.datetime_as_string(us.astype("datetime64[s]")).tolist()
+    micro = (us.astype(np.int64) % 1_000_000).tolist()
+    return [
+        "null" if n else (f'"{a}.{u:06d}"' if u else f'"{a}"')
+        for n, a, u in zip(nat.tolist(), secs, micro, strict=True)
+    ]
+
+
 def json_float(value: float) -> str:
     """A float as :func:`to_json` writes it (``NaN``/``Infinity`` as the encoder spells them)."""
     return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(value)
@@ -164,6 +189,9 @@ def _json_default(value: Any) -> Any:
 
 def json_values(values: Iterable[Any]) -> list[str]:
     """Each value as :func:`to_json` writes it inside a list or dict (repeats encoded once)."""
+    values = list(values)
+    if len(values) >= 256 and all(type(v) is str for v in values):  # a column: Arrow at once
+        return list(json_str_column(pa.array(values, pa.string())).to_pylist())
     seen: dict[tuple[type, Any], str] = {}
     out = []
     for v in values:

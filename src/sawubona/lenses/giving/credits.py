@@ -47,7 +47,14 @@ import pyarrow.compute as pc
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import Finding
 from sawubona.lenses.giving import messages
-from sawubona.lenses.giving.common import gifts_table, json_float, json_str, json_values, money
+from sawubona.lenses.giving.common import (
+    gifts_table,
+    json_float,
+    json_str,
+    json_times,
+    json_values,
+    money,
+)
 
 if TYPE_CHECKING:
     from sawubona.lenses.giving.lens import Context
@@ -391,7 +398,7 @@ def _report(ctx: Context, rules: Rules, claims: pd.DataFrame) -> Credits:
         # a time is slow in pandas 3; timestamps stay pandas Timestamps as before
         cols = {c: _values(wanted[c]) for c in [*shown, "what"]}
         # each claim's JSON object, written column by column as to_json writes the dict
-        frags = zip(*[json_values(cols[c]) for c in shown], strict=True)
+        frags = zip(*[_json_column(wanted[c], cols[c]) for c in shown], strict=True)
         claim_json = [
             "{" + ",".join(f'"{k}":{v}' for k, v in zip(shown, f, strict=True)) + "}" for f in frags
         ]
@@ -521,6 +528,12 @@ def _joined(groups: pd.Series, ids: pd.Series) -> pd.Series:
         index=keys[starts[:-1]],
         dtype=object,
     )
+
+
+def _json_column(column: pd.Series, values: list[Any]) -> list[str]:
+    """A column's values as to_json writes them (timestamps formatted all at once)."""
+    times = json_times(column.to_numpy()) if column.dtype.kind == "M" else None
+    return times if times is not None else json_values(values)
 
 
 def _values(column: pd.Series) -> list[Any]:
