@@ -300,6 +300,13 @@ def test_bucket_pairs_match_a_plain_reference() -> None:
     i, j = candidates(key)
     assert list(zip(i.tolist(), j.tolist(), strict=True)) == [p for p in want if p[0] != p[1]]
     assert [len(a) for a in candidates(key[:0])] == [0, 0]
+    # keys sharing their lowest 32 bits but not the rest are different buckets
+    key = (rng.integers(0, 8, 5000).astype(np.uint64) << np.uint64(32)) | np.uint64(77)
+    key[::7] = rng.integers(0, 2**63, len(key[::7]), dtype=np.uint64)  # most alone
+    first.clear()
+    want = [(d, first.setdefault(k, d)) for d, k in enumerate(key.tolist())]
+    i, j = candidates(key)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == [p for p in want if p[0] != p[1]]
 
 
 def test_lsh_clusters_match_the_reference_with_a_band_of_one_value() -> None:

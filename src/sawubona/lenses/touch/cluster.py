@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.compute as pc
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
@@ -57,19 +55,32 @@ def candidates(key: npt.NDArray[np.uint64]) -> tuple[I64, I64]:
     """Pairs (document, first document of its bucket) for every bucket of 2 or more.
 
     A bucket's first document is its smallest index; a bucket of one gives no pair.
-    Buckets are numbered by a hash table (Arrow's dictionary encoding, in the order
-    they first occur), not by sorting the keys: a bucket's number exceeds every
-    number before it exactly at its first document. Pairs come in document order.
+    Most documents are alone in their bucket, so only those whose key's lowest bits
+    are shared (counted in a table of about 2–4 slots per document) are sorted by
+    key. Pairs come in document order (the rows compared next are read nearly in
+    sequence).
     """
-    bucket = np.asarray(pc.dictionary_encode(pa.array(key)).indices, dtype=np.int64)
-    if len(bucket) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    opens = np.empty(len(bucket), np.bool_)
-    opens[0] = True
-    np.greater(bucket[1:], np.maximum.accumulate(bucket[:-1]), out=opens[1:])
-    rep = np.flatnonzero(opens)[bucket]
-    member = np.flatnonzero(rep != np.arange(len(rep)))
-    return member, rep[member]
+    n = len(key)
+    none = np.zeros(0, np.int64)
+    if n < 2:
+        return none, none
+    bits = min(max(n.bit_length() + 1, 10), 24)
+    slot = np.bitwise_and(key, np.uint64((1 << bits) - 1)).view(np.intp)
+    maybe = np.flatnonzero(np.bincount(slot, minlength=1 << bits)[slot] > 1)
+    del slot
+    if len(maybe) == 0:
+        return none, none
+    order = np.argsort(key[maybe])  # any order inside a bucket: its first is its minimum
+    docs = maybe[order]
+    sorted_keys = key[docs]
+    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    smallest = np.minimum.reduceat(docs, np.flatnonzero(first))
+    rep = smallest[np.cumsum(first) - 1]
+    member = docs != rep
+    rep_of = np.full(n, -1, np.int64)  # a document is a member of one bucket at most
+    rep_of[docs[member]] = rep[member]
+    i = np.flatnonzero(rep_of >= 0)
+    return i, rep_of[i]
 
 
 #: lowest bits of every signature value kept for the quick test (a nibble)
