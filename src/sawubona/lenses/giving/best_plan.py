@@ -35,6 +35,7 @@ from sawubona.lenses.giving.common import (
     gifts_table,
     json_float,
     json_str,
+    json_str_column,
     money,
     month_floor,
     share_confidence,
@@ -321,32 +322,41 @@ def _gifts(
                 to_json([month_day[j] for j in seen]),
             )
         )
-    cur_l, alt_l = cur_b.tolist(), alt_b.tolist()
     # the bills shown (months seen) are finite: float.__repr__ is how the encoder writes them
     finite = bool(np.isfinite(cur_b[obs]).all() and np.isfinite(alt_b[obs]).all())
     num = float.__repr__ if finite else json_float
+    # every gift's bills of the months seen, written at once (row by row, months in order)
+    cur_txt = list(map(num, cur_b[obs].tolist()))
+    alt_txt = list(map(num, alt_b[obs].tolist()))
+    ends = np.cumsum(n_obs).tolist()
     fee_l = [round(x, 2) for x in fee_paid.astype(float).tolist()]
     save_l = [round(x, 2) for x in saving.astype(float).tolist()]
     cheaper_l = cheaper.astype(np.int64).tolist()
     plan_l, cur_pl, pattern_l = plan.tolist(), cur.tolist(), pattern.reshape(-1).tolist()
+    cid_l = json_str_column(pa.array(cust_ids, pa.string())).to_pylist()
+    paid_l, saving_f = paid_month.tolist(), saving.astype(float).tolist()
+    worst_l, dearer_l = worst.tolist(), dearer.tolist()
+    bigger = (tariffs.fee[:, None] > tariffs.fee[None, :]).tolist()  # bigger[p][q]
     evidence, texts = [], []
+    start = 0
     for i in range(len(cust)):
         p, q = plan_l[i], cur_pl[i]
         seen, months_json, days_json = seen_of[pattern_l[i]]
-        c_row, a_row = cur_l[i], alt_l[i]
-        cid = json_str(cust_ids[i])
+        end = ends[i]
+        cid = cid_l[i]
         evidence.append(
             f"{head[p, q]}"
             f'"fee_paid":{json_float(fee_l[i])},"plan_fee":{plan_fee[p]},'
             f'"months":{months_json},'
-            f'"current_bills":[{",".join([num(c_row[j]) for j in seen])}],'
-            f'"plan_bills":[{",".join([num(a_row[j]) for j in seen])}],'
+            f'"current_bills":[{",".join(cur_txt[start:end])}],'
+            f'"plan_bills":[{",".join(alt_txt[start:end])}],'
             f'"months_cheaper":{cheaper_l[i]},"saving_per_year":{json_float(save_l[i])},'
             f'"formula":{formula},"rows":{{"usage":{{"customer_id":{cid},'
             f'"period_start":{days_json},"metric":{metrics}}},'
             f'"subscriptions":{{"customer_id":{cid}{tail[p, q]}'
         )
-        w = int(worst[i])
+        start = end
+        w = worst_l[i]
         texts.append(
             messages.best_plan(
                 first=first[i],
@@ -354,12 +364,12 @@ def _gifts(
                 plan=tariffs.names[p],
                 months=len(seen),
                 cheaper=cheaper_l[i],
-                paid_per_month=float(paid_month[i]),
-                saving_per_year=float(saving[i]),
-                bigger=bool(tariffs.fee[p] > tariffs.fee[q]),
+                paid_per_month=paid_l[i],
+                saving_per_year=saving_f[i],
+                bigger=bigger[p][q],
                 like_for_like=covers[p][q],
-                dearer_month=labels[w] if dearer[i] else None,
-                dearer_by=float(alt_b[i, w] - cur_b[i, w]) if dearer[i] else 0.0,
+                dearer_month=labels[w] if dearer_l[i] else None,
+                dearer_by=float(alt_b[i, w] - cur_b[i, w]) if dearer_l[i] else 0.0,
                 currency=ctx.currency,
             )
         )
