@@ -32,7 +32,13 @@ from sawubona.demo import generate
 from sawubona.errors import SawubonaError
 from sawubona.lenses.base import LensInput
 from sawubona.lenses.touch import LENS
-from sawubona.lenses.touch.cluster import agreements, candidates, cluster, low_nibbles
+from sawubona.lenses.touch.cluster import (
+    agreements,
+    bits_per_row_table,
+    candidates,
+    cluster,
+    low_nibbles,
+)
 from sawubona.lenses.touch.columns import COLUMNS
 from sawubona.lenses.touch.minhash import hash_strings, shingles, signatures, similarity
 from sawubona.lenses.touch.normalise import MASKS, fold_digits, mask, tokenise
@@ -289,6 +295,9 @@ def test_nibble_agreements_count_equal_lowest_nibbles(n_perm: int) -> None:
     got = agreements(low_nibbles(sig, block=64), n_perm, i, j, block=512)
     assert got.tolist() == ((sig[i] & 15) == (sig[j] & 15)).sum(axis=1).tolist()
     assert (got >= (sig[i] == sig[j]).sum(axis=1)).all() and (got[:150] >= n_perm // 2).all()
+    words = low_nibbles(sig)
+    x = words[i] ^ words[j]  # the table count (NumPy < 2.0) against Python's
+    assert bits_per_row_table(x).tolist() == [sum(bin(v).count("1") for v in r) for r in x.tolist()]
 
 
 def test_bucket_pairs_match_a_plain_reference() -> None:

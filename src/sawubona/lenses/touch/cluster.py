@@ -101,6 +101,24 @@ def low_nibbles(sig: npt.NDArray[np.uint32], block: int = 1 << 16) -> npt.NDArra
     return out
 
 
+#: set bits of every byte value (for NumPy before 2.0, which has no ``bitwise_count``)
+_BITS = np.array([bin(b).count("1") for b in range(256)], np.int64)
+
+
+def bits_per_row_table(x: npt.NDArray[np.uint64]) -> I64:
+    """Set bits in each row of ``x``, counted byte by byte from a table."""
+    return _BITS[x.view(np.uint8)].sum(axis=1)
+
+
+def _bits_per_row(x: npt.NDArray[np.uint64]) -> I64:
+    """Set bits in each row of ``x`` (a population count where NumPy has one)."""
+    count = getattr(np, "bitwise_count", None)
+    if count is None:  # NumPy < 2.0
+        return bits_per_row_table(x)
+    out: I64 = count(x).sum(axis=1, dtype=np.int64)
+    return out
+
+
 def agreements(
     small: npt.NDArray[np.uint64], n_perm: int, i: I64, j: I64, block: int = 1 << 14
 ) -> I64:
@@ -114,7 +132,7 @@ def agreements(
         x |= x >> np.uint64(2)
         x |= x >> np.uint64(1)
         x &= _NIBBLE  # bit 0 of a nibble: set where the nibbles differ
-        differ = np.bitwise_count(x).sum(axis=1, dtype=np.int64)
+        differ = _bits_per_row(x)
         out[lo:hi] = small.shape[1] * 16 - pad - differ
     return out
 
