@@ -84,11 +84,12 @@ def events(ctx: Context, classes: dict[str, str]) -> ir.Table | None:
     if not parts:
         return None
     ev = parts[0] if len(parts) == 1 else parts[0].union(parts[1], distinct=False)
-    m = ibis.memtable({"kind": list(classes), "side": list(classes.values())})
-    ev = ev.left_join(m, "kind").select(
-        "customer_id", "at", "source", "kind", "amount", side=ibis.coalesce(m.side, "unclear")
-    )
-    return ev
+    # the side as one CASE over the kind (no join with a mapping table)
+    give = [k for k, v in classes.items() if v == "give"]
+    take = [k for k, v in classes.items() if v == "take"]
+    cases = [(ev.kind.isin(ks), side) for side, ks in (("give", give), ("take", take)) if ks]
+    side = ibis.cases(*cases, else_="unclear") if cases else ibis.literal("unclear")
+    return ev.select("customer_id", "at", "source", "kind", "amount", side=side)
 
 
 def run(ctx: Context) -> Ledger:
