@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
-from sawubona.lenses.experience.journeys import arg_max
+from sawubona.lenses.experience.journeys import arg_max, count_if
 from sawubona.stats import wilson
 
 
@@ -33,13 +33,13 @@ def customers(t: ir.Table, *, level: float) -> pa.Table:
         journeys=ibis._.count(),
         first_journey_at=t.started_at.min(),
         last_journey_at=t.started_at.max(),
-        outcome_known=y.notnull().cast("int32").sum(),
-        outcome_achieved=y.fill_null(False).cast("int32").sum(),
+        outcome_known=count_if(t, y.notnull()),
+        outcome_achieved=count_if(t, y.fill_null(False)),
         last_outcome_achieved=arg_max(y, t.started_at, where=y.notnull()),
         last_failed_at=t.started_at.max(where=failed),
         last_failed_journey_id=arg_max(t.journey_id, t.started_at, where=failed),
         last_failed_kind=arg_max(t.kind, t.started_at, where=failed),
-        treatment_journeys=t.treatment.notnull().cast("int32").sum(),
+        treatment_journeys=count_if(t, t.treatment.notnull()),
         treatment_median=t.treatment.median(),
         treatment_worst=t.treatment.min(),
         treatment_last=arg_max(t.treatment, t.started_at, where=t.treatment.notnull()),
@@ -51,7 +51,7 @@ def customers(t: ir.Table, *, level: float) -> pa.Table:
         # engines' covariance and variance aggregates are computed stably (one pass, about
         # the running mean), where sums of x and x² would cancel and lose the slope of
         # journeys hours apart
-        _n=rated.cast("int32").sum(),
+        _n=count_if(t, rated),
         _cov=x.cov(t.treatment, where=rated, how="pop"),
         _var=x.var(where=rated, how="pop"),
     )

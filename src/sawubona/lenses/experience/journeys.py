@@ -160,6 +160,17 @@ def arg_max(arg: ir.Column, key: ir.Column, where: ir.BooleanValue | None = None
     return _arg_extreme(arg, key, where, last=True)
 
 
+def count_if(table: ir.Table, cond: ir.BooleanValue) -> ir.IntegerScalar:
+    """How many rows of ``table`` (in a group) satisfy ``cond`` — 0, not null, for none.
+
+    Written as a filtered count, not as the sum of ``cond`` cast to an integer: DuckDB sums
+    integers into 128-bit states and results (``HUGEINT``), which made every such column
+    a wide payload through the joins and a ``decimal128`` in Arrow; a count is 64-bit (on
+    the large shop world the per-journey promise aggregate took 7.5 s CPU as sums, 4.9 s
+    as counts)."""
+    return table.count(where=cond)
+
+
 def _by_as_of(col: ir.TimestampValue, as_of: ir.TimestampScalar) -> ir.TimestampValue:
     """The timestamp if it happened by ``as_of``, else null (not yet happened)."""
     return ibis.ifelse(col <= as_of, col, ibis.null(col.type()))
@@ -237,13 +248,13 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
     if canned is not None:
         personal = personal & tp._canned.isnull()
     agg = tp.group_by("journey_id").aggregate(
-        effort_contacts=inbound.cast("int32").sum(),
+        effort_contacts=count_if(tp, inbound),
         first_inbound_at=tp.at.min(where=inbound),
         last_inbound_at=tp.at.max(where=inbound),
         first_channel=arg_min(tp.channel, tp.at, where=inbound),
-        transfers=(tp.kind == "transfer").fill_null(False).cast("int32").sum(),
-        replies=reply.cast("int32").sum(),
-        personal_replies=personal.cast("int32").sum(),
+        transfers=count_if(tp, (tp.kind == "transfer").fill_null(False)),
+        replies=count_if(tp, reply),
+        personal_replies=count_if(tp, personal),
         _last_reply=tp.at.max(where=reply),
         tp_team=arg_max(tp.team, tp.at, where=reply & tp.team.notnull()),
     )
@@ -261,17 +272,16 @@ def _touchpoints(data: LensInput, as_of: ir.TimestampScalar, opts: Options) -> i
     unanswered = t_in & (tc._last_reply.isnull() | (tc.at > tc._last_reply)) & (tc.at <= grace)
     second = tc.group_by("journey_id").aggregate(
         first_response_at=tc.at.min(where=t_reply & (tc.at >= tc.first_inbound_at)),
-        unanswered_contacts=unanswered.fill_null(False).cast("int32").sum(),
+        unanswered_contacts=count_if(tc, unanswered.fill_null(False)),
     )
     # channel switches, journeys with two or more contacts only
     multi = tc.filter(t_in & (tc.effort_contacts >= 2))
     order = ibis.window(group_by="journey_id", order_by=[multi.at, multi.touchpoint_id])
     multi = multi.select("journey_id", "channel", _prev=multi.channel.lag().over(order))
     switches = multi.group_by("journey_id").aggregate(
-        channel_switches=(multi._prev.notnull() & (multi._prev != multi.channel))
-        .fill_null(False)
-        .cast("int32")
-        .sum()
+        channel_switches=count_if(
+            multi, (multi._prev.notnull() & (multi._prev != multi.channel)).fill_null(False)
+        )
     )
     out = _join(_join(agg.drop("_last_reply"), second), switches)
     return out.mutate(first_response_hours=_hours(out.first_response_at, out.first_inbound_at))
@@ -281,11 +291,11 @@ def _promises(data: LensInput) -> ir.Table:
     p = promise_flags(data)
     agg = p.group_by("journey_id").aggregate(
         promises=p.count(),
-        promises_due=(p.on_time | p.broken).cast("int32").sum(),
-        promises_broken=p.broken.cast("int32").sum(),
-        promises_kept_late=p.kept_late.cast("int32").sum(),
-        promises_kept=p.kept.cast("int32").sum(),
-        promises_cancelled=p.cancelled.cast("int32").sum(),
+        promises_due=count_if(p, p.on_time | p.broken),
+        promises_broken=count_if(p, p.broken),
+        promises_kept_late=count_if(p, p.kept_late),
+        promises_kept=count_if(p, p.kept),
+        promises_cancelled=count_if(p, p.cancelled),
         promise_channel=arg_min(p.channel, p.made_at),
         promise_team=arg_min(p.team, p.made_at),
     )
@@ -304,8 +314,8 @@ def _items(data: LensInput) -> ir.Table:
     i = data.until("journey_items")
     return i.group_by("journey_id").aggregate(
         items=i.count(),
-        items_unavailable=(i.fulfilled == False).fill_null(False).cast("int32").sum(),  # noqa: E712
-        items_fulfilled=(i.fulfilled == True).fill_null(False).cast("int32").sum(),  # noqa: E712
+        items_unavailable=count_if(i, (i.fulfilled == False).fill_null(False)),  # noqa: E712
+        items_fulfilled=count_if(i, (i.fulfilled == True).fill_null(False)),  # noqa: E712
     )
 
 
@@ -348,8 +358,8 @@ def _surveys(
     agg = s.group_by("journey_id").aggregate(
         surveys_answered=s.count(),
         treatment_survey=s._scaled.mean(where=treat),
-        _n_nps=(s._instr == "nps").cast("int32").sum(),
-        _n_csat=(s._instr == "csat").cast("int32").sum(),
+        _n_nps=count_if(s, s._instr == "nps"),
+        _n_csat=count_if(s, s._instr == "csat"),
         _score=s.score.mean(where=treat),
         effort_survey=s._scaled.mean(where=eff),
         comment_sentiment=s._sentiment.mean(),

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
+from sawubona.lenses.experience.journeys import count_if
 from sawubona.stats import fit_beta_prior, shrink, wilson
 
 ALL = "(all)"
@@ -132,9 +133,9 @@ def segments(t: ir.Table, *, level: float) -> pa.Table:
         keyed.group_by(["kind", *DIMENSIONS])
         .aggregate(
             n=ibis._.count(),
-            outcome_known=y.notnull().cast("int32").sum(),
-            outcome_achieved=y.fill_null(False).cast("int32").sum(),
-            rated_n=rating.notnull().cast("int32").sum(),
+            outcome_known=count_if(keyed, y.notnull()),
+            outcome_achieved=count_if(keyed, y.fill_null(False)),
+            rated_n=count_if(keyed, rating.notnull()),
             _rs=rating.sum(),
             _rss=(rating * rating).sum(),
         )
