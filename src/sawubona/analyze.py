@@ -25,7 +25,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -345,6 +345,34 @@ def _refresh_worklist(
     return work.refresh(store, as_of, _work_settings(settings), gifts=gifts)
 
 
+class _Tables(Mapping[str, Any]):
+    """A lens's tables by name, each made when the lens first reads it: making an Ibis
+    table asks the engine for its columns (a few milliseconds), and a lens reads a few of
+    the store's fifty-odd tables."""
+
+    def __init__(self, names: Sequence[str], make: Callable[[str], Any]) -> None:
+        self._names = list(names)
+        self._known = set(self._names)
+        self._make = make
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._made:
+            if name not in self._known:
+                raise KeyError(name)
+            self._made[name] = self._make(name)
+        return self._made[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 def _run_one(
     store: Store,
     lens: Lens,
@@ -361,7 +389,7 @@ def _run_one(
     with lock:
         counts = {t.name: store.count(t.name) for t in schema.TABLES}
         names = store.tables()
-    present = {t.name: make(t.name) for t in schema.TABLES if counts[t.name] > 0}
+    present = _Tables([t.name for t in schema.TABLES if counts[t.name] > 0], make)
     missing = [t for t in lens.needs if t not in present]
     run_id = uuid.uuid4().hex[:12]
     values = _resolve_settings(lens, overrides)
@@ -381,7 +409,9 @@ def _run_one(
                 message=message,
             )
         return LensReport(lens.name, "skipped", message)
-    results = {n: make(n) for n in names if n not in schema.TABLE_BY_NAME and n not in META_TABLES}
+    results = _Tables(
+        [n for n in names if n not in schema.TABLE_BY_NAME and n not in META_TABLES], make
+    )
     data = LensInput(tables=present, results=results, as_of=as_of, settings=values)
     t0 = time.perf_counter()
     output: LensOutput = lens.run(data)
