@@ -568,3 +568,23 @@ def test_delimiter_sniffing_tie_goes_to_the_header_width() -> None:
 
     assert sniff_delimiter("customer_id;joined_at;segment\nc1;;\r0\nc1;\r;\r0\n") == ";"
     assert sniff_delimiter("a,b,c\n1,2,3\n") == ","
+
+
+def test_quarantine_and_log_keep_odd_file_names_as_they_are(
+    tmp_path: Path, store: sawubona.Store
+) -> None:
+    """File names go into the quarantine and the ingest log as values bound to the query,
+    quotes and all: the rejected row names its file and that file's SHA-256."""
+    import hashlib
+
+    d = tmp_path / 'o\'brien "exports"; DROP TABLE customers; --'
+    path = write(d, "customers.csv", CUSTOMERS + "c4,notadate,x\n")
+    store.ingest(d)
+    (row,) = quarantine(store, "customers")
+    assert row["file"] == str(path) and row["line"] == 5
+    assert row["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    log = store.table("ingest_log").to_pyarrow().to_pylist()
+    assert [(r["file"], r["file_sha256"], r["rows_loaded"]) for r in log] == [
+        (str(path), row["file_sha256"], 3)
+    ]
+    assert store.count("customers") == 3

@@ -28,14 +28,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from sawubona import schema
 from sawubona.errors import InputError
 from sawubona.ingest.mapping import TableMapping, auto_plan, load_mapping, map_file
-from sawubona.ingest.parse import lit, q
+from sawubona.ingest.parse import q
 from sawubona.ingest.readers import Reject, StagedFile, Staging, read_file
 from sawubona.ingest.report import IngestReport, ReasonCount, TableReport
 from sawubona.ingest.validate import ColumnOptions, Validated, validate
@@ -213,31 +213,25 @@ def _known_keys(staging: Staging, store: Store, table: str, v: Validated | None)
     return name
 
 
-def _ts(at: dt.datetime) -> str:
-    return f"TIMESTAMP '{at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
-
-
 def _reject_rows(
     staging: Staging, v: Validated, sources: list[Source], load_id: str, at: dt.datetime
 ) -> pa.Table:
     """The quarantine rows of one table: rejected rows, then records rejected when staged.
 
     The rejected rows are built by DuckDB (its Arrow export): ``pa.array`` of Python values
-    would import pandas (about 0.35 s) into a load that has nothing to quarantine.
+    would import pandas (about 0.35 s) into a load that has nothing to quarantine. File
+    names and ids are bound as parameters, never written into the SQL.
     """
     shas = {str(f.path): f.sha256 for s in sources for f in s.files}
-    sha = (
-        "CASE _file "
-        + " ".join(f"WHEN {lit(path)} THEN {lit(digest)}" for path, digest in shas.items())
-        + " ELSE '' END"
-    )
+    sha = "CASE _file " + "WHEN ? THEN ? " * len(shas) + "ELSE '' END"
     rows = staging.con.sql(
-        f"""SELECT {lit(load_id)} AS load_id, {lit(v.table)} AS table_name,
+        f"""SELECT CAST(? AS VARCHAR) AS load_id, CAST(? AS VARCHAR) AS table_name,
                    CAST(_file AS VARCHAR) AS file, {sha} AS file_sha256,
                    CAST(_line AS BIGINT) AS line, CAST(column_name AS VARCHAR) AS column_name,
                    CAST(rule AS VARCHAR) AS rule, CAST(reason AS VARCHAR) AS reason,
-                   CAST(raw AS VARCHAR) AS raw, {_ts(at)} AS quarantined_at
-            FROM {q(v.rejects)}"""
+                   CAST(raw AS VARCHAR) AS raw, CAST(? AS TIMESTAMP) AS quarantined_at
+            FROM {q(v.rejects)}""",
+        params=[load_id, v.table, *(x for pair in shas.items() for x in pair), at],
     ).to_arrow_table()
     pre = [(f, r) for s in sources for (f, r) in s.rejects]
     if not pre:
@@ -336,19 +330,23 @@ def _write(
         "rows_unchanged": counts.unchanged,
     }
     # One log row per file; the table totals go on the first (files of one load share them).
-    # Built by DuckDB, as the quarantine rows are (no pandas import).
+    # Built by DuckDB, as the quarantine rows are (no pandas import), values as parameters.
+    nums = ", ".join(f"CAST(? AS BIGINT) AS {k}" for k in totals)
+    one = (
+        "SELECT CAST(? AS VARCHAR) AS load_id, CAST(? AS VARCHAR) AS file, "
+        "CAST(? AS VARCHAR) AS file_sha256, CAST(? AS VARCHAR) AS source, "
+        f"CAST(? AS VARCHAR) AS table_name, {nums}, CAST(? AS TIMESTAMP) AS started_at, "
+        "CAST(? AS TIMESTAMP) AS finished_at"
+    )
     log: list[str] = []
+    params: list[Any] = []
     for s in sources:
         for f in s.files:
-            nums = ", ".join(
-                f"CAST({val if not log else 0} AS BIGINT) AS {k}" for k, val in totals.items()
-            )
-            log.append(
-                f"SELECT {lit(load_id)} AS load_id, {lit(str(f.path))} AS file, "
-                f"{lit(f.sha256)} AS file_sha256, {lit(f.format)} AS source, "
-                f"{lit(v.table)} AS table_name, {nums}, {_ts(started)} AS started_at, "
-                f"{_ts(finished)} AS finished_at"
-            )
+            params += [load_id, str(f.path), f.sha256, f.format, v.table]
+            params += [val if not log else 0 for val in totals.values()]
+            params += [started, finished]
+            log.append(one)
     if log:
-        store.append("ingest_log", staging.con.sql(" UNION ALL ".join(log)).to_arrow_table())
+        rows = staging.con.sql(" UNION ALL ".join(log), params=params).to_arrow_table()
+        store.append("ingest_log", rows)
     return report
