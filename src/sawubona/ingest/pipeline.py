@@ -22,6 +22,7 @@ Invariant, per table: rows read = rows loaded + rows quarantined.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import uuid
@@ -157,45 +158,79 @@ def ingest(
             by_table.setdefault(s.table, []).append(s)
         validated: dict[str, Validated] = {}
         known: dict[str, str] = {}
-        for name in schema.load_order():
-            t = schema.table(name)
-            needed = {ref for _, ref, _ in t.references}
-            for ref in needed:
-                if ref not in known:
-                    known[ref] = _known_keys(staging, store, ref, validated.get(ref))
-            if name not in by_table:
-                continue
-            if progress:
-                progress(f"checking {name}", None)
-            group = by_table[name]
-            union = staging.fresh(f"{name}_union")
-            staging.con.execute(
-                f"CREATE TEMP VIEW {q(union)} AS "
-                + " UNION ALL BY NAME ".join(f"SELECT * FROM {q(s.view)}" for s in group)
-            )
-            options = {k: v for s in group for k, v in s.options.items()}
-            validated[name] = validate(
-                staging,
-                union,
-                t,
-                options=options,
-                known=known,
-                allow_orphans=allow_orphans,
-                now=started,
-            )
+        referenced = {ref for t in schema.TABLES for _, ref, _ in t.references}
+        # Validate and write table by table, in reference order, inside one transaction:
+        # a table's staged copies are dropped once it is written, so that a large load
+        # holds one table's worth of them, not all (which made DuckDB spill to disk).
+        with contextlib.nullcontext() if check_only else store.transaction():
+            for name in schema.load_order():
+                t = schema.table(name)
+                for ref in {ref for _, ref, _ in t.references}:
+                    if ref not in known:
+                        known[ref] = _known_keys(staging, store, ref, validated.get(ref))
+                if name not in by_table:
+                    continue
+                if progress:
+                    progress(f"checking {name}", None)
+                group = by_table[name]
+                union = staging.fresh(f"{name}_union")
+                staging.con.execute(
+                    f"CREATE TEMP VIEW {q(union)} AS "
+                    + " UNION ALL BY NAME ".join(f"SELECT * FROM {q(s.view)}" for s in group)
+                )
+                options = {k: v for s in group for k, v in s.options.items()}
+                v = validate(
+                    staging,
+                    union,
+                    t,
+                    options=options,
+                    known=known,
+                    allow_orphans=allow_orphans,
+                    now=started,
+                )
+                validated[name] = v
+                if check_only:
+                    continue
+                # the keys later tables check their references against: the store's (as
+                # before this load) and this load's, taken before this table is written
+                if name in referenced and name not in known:
+                    known[name] = _known_keys(staging, store, name, v)
+                if progress:
+                    progress(f"loading {name}", None)
+                report.tables.append(_write(store, staging, v, group, load_id, started))
+                staging.drop([*v.made, union, *_done_with(by_table, validated, adapter)])
         if check_only:
             for name, v in validated.items():
                 report.tables.append(_table_report(staging, v, by_table[name], None))
             return report
-        with store.transaction():
-            for name, v in validated.items():
-                if progress:
-                    progress(f"loading {name}", None)
-                report.tables.append(_write(store, staging, v, by_table[name], load_id, started))
         report.committed = True
         return report
     finally:
         staging.close()
+
+
+def _done_with(
+    by_table: dict[str, list[Source]], validated: dict[str, Validated], adapter: str | None
+) -> list[str]:
+    """The staged files and mapping views no table still to be loaded reads. An adapter's
+    views may read staged files they do not list: its files stay until the end."""
+    if adapter:
+        return []
+    later = {
+        name
+        for table, sources in by_table.items()
+        if table not in validated
+        for s in sources
+        for name in (s.view, *(f.name for f in s.files))
+    }
+    done = {
+        name
+        for table, sources in by_table.items()
+        if table in validated
+        for s in sources
+        for name in (s.view, *(f.name for f in s.files))
+    }
+    return sorted(done - later)
 
 
 def _known_keys(staging: Staging, store: Store, table: str, v: Validated | None) -> str:

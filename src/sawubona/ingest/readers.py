@@ -24,7 +24,7 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +133,16 @@ class Staging:
     def count(self, view: str) -> int:
         row = self.con.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0]
         return int(row[0]) if row else 0
+
+    def drop(self, names: Sequence[str]) -> None:
+        """Drop temporary tables and views made here (views first: a view may read a
+        table); names that are not (or no longer) there are passed over."""
+        kinds = {name: kind for kind, name in self._temp_objects()}
+        for name in sorted(names, key=lambda n: kinds.get(n) != "VIEW"):
+            if name in kinds:
+                self.con.execute(
+                    f'DROP {kinds[name]} IF EXISTS temp.main."{name.replace(chr(34), chr(34) * 2)}"'
+                )
 
     def close(self) -> None:
         if not self.shared:

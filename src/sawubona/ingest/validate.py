@@ -60,6 +60,8 @@ class Validated:
     rejects: str  # staged view: _file, _line, column_name, rule, reason, raw
     rows_in: int
     readings: dict[str, str] = field(default_factory=dict)
+    #: the temporary tables and views made to check the rows (dropped once written)
+    made: list[str] = field(default_factory=list)
 
 
 def _show(raw: str) -> str:
@@ -124,7 +126,6 @@ def validate(
     has_reject = "_reject" in present
     has_raw = "_raw" in present
     select = [
-        'row_number() OVER () AS "_rid"',
         '"_file"',
         '"_line"',
         '"_reject"' if has_reject else 'CAST(NULL AS VARCHAR) AS "_reject"',
@@ -143,49 +144,14 @@ def validate(
         select.append(f"{parsed[c.name].value} AS {q(c.name)}")
     checks = _row_checks(table, now, kept_raw)
     cond_sql = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _, _) in enumerate(checks))
-    checked = staging.fresh(f"{table.name}_checked")
+    checks_view = staging.fresh(f"{table.name}_checks")
     con.execute(
-        f"CREATE TEMP TABLE {q(checked)} AS SELECT *, CASE {cond_sql} END AS _err "
+        f"CREATE TEMP VIEW {q(checks_view)} AS SELECT *, CASE {cond_sql} END AS _err "
         f"FROM (SELECT {', '.join(select)} FROM {q(view)})"
     )
-    rows_in = staging.count(checked)
-
-    # -- duplicates among rows that passed (window work only for keys seen twice) -------
     keys = ", ".join(q(k) for k in table.key)
-    values = ", ".join(q(c) for c in table.column_names)
-    dupkeys = staging.fresh(f"{table.name}_dupkeys")
-    # Counting the distinct 64-bit hashes of the key costs less than grouping the key's
-    # columns (or grouping the hashes); equal keys hash alike, so as many distinct hashes as
-    # rows means no key seen twice (the usual case). Otherwise (a repeat, or a collision)
-    # the keys themselves are grouped.
-    repeats = con.execute(
-        f"SELECT count(*) - count(DISTINCT hash({keys})) FROM {q(checked)} WHERE _err IS NULL"
-    ).fetchall()[0][0]
-    con.execute(
-        f"CREATE TEMP TABLE {q(dupkeys)} AS SELECT {keys} FROM {q(checked)} "
-        + (f"WHERE _err IS NULL GROUP BY {keys} HAVING count(*) > 1" if repeats else "WHERE false")
-    )
-    dedup = staging.fresh(f"{table.name}_dedup")
-    con.execute(
-        f"""CREATE TEMP TABLE {q(dedup)} AS
-            SELECT _rid, _file, _line,
-                   count(*) OVER w AS _n,
-                   min(_h) OVER w = max(_h) OVER w AS _identical,
-                   row_number() OVER (w ORDER BY _fileno DESC, _line DESC) AS _rank_last,
-                   last(_line) OVER (w ORDER BY _fileno, _line
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS _winner_line,
-                   first(_line) OVER (w ORDER BY _fileno, _line
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS _first_line
-            FROM (SELECT c.*, hash({values}) AS _h,
-                         dense_rank() OVER (ORDER BY _file) AS _fileno
-                  FROM {q(checked)} c SEMI JOIN {q(dupkeys)} USING ({keys})
-                  WHERE _err IS NULL)
-            WINDOW w AS (PARTITION BY {keys})"""
-    )
     key_text = " || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in table.key)
     key_names = "/".join(table.key)
-
-    # -- references -------------------------------------------------------------------
     ref_joins, ref_conds = [], []
     if not allow_orphans:
         for i, (col, ref_table, _) in enumerate(table.references):
@@ -194,43 +160,106 @@ def validate(
             alias = f"k{i}"
             ref_joins.append(f"LEFT JOIN {q(known[ref_table])} {alias} ON c.{q(col)} = {alias}.k")
             ref_conds.append((col, ref_table, f"c.{q(col)} IS NOT NULL AND {alias}.k IS NULL"))
-    ref_case = " ".join(f"WHEN {cond} THEN {j}" for j, (_, _, cond) in enumerate(ref_conds))
-    ref_err = f"CASE {ref_case} END" if ref_conds else "CAST(NULL AS INTEGER)"
-    final = staging.fresh(f"{table.name}_final")
-    clean = _clean(con, checked, dupkeys, ref_joins, [cond for _, _, cond in ref_conds])
-    if clean:
-        # the common case — no key seen twice, no orphan — needs no second copy of the rows:
-        # the checked rows with the duplicate and reference columns empty
-        con.execute(
-            f"""CREATE TEMP VIEW {q(final)} AS
-                SELECT *, CAST(1 AS BIGINT) AS _n, CAST(NULL AS BOOLEAN) AS _identical,
-                       CAST(NULL AS BIGINT) AS _rank_last, CAST(NULL AS BIGINT) AS _winner_line,
-                       CAST(NULL AS BIGINT) AS _first_line, CAST(NULL AS INTEGER) AS _ref_err
-                FROM {q(checked)}"""
-        )
-    else:
-        con.execute(
-            f"""CREATE TEMP TABLE {q(final)} AS
-                SELECT c.*, coalesce(d._n, 1) AS _n, d._identical, d._rank_last,
-                       d._winner_line, d._first_line, {ref_err} AS _ref_err
-                FROM {q(checked)} c LEFT JOIN {q(dedup)} d USING (_rid)
-                {" ".join(ref_joins)}"""
-        )
 
-    # -- split -----------------------------------------------------------------------
+    # -- one pass: how many rows fail a check, repeat a key, or refer to an unknown key ---
+    # Counting the distinct 64-bit hashes of the key costs less than grouping the key's
+    # columns (or grouping the hashes); equal keys hash alike, so as many distinct hashes as
+    # rows that passed means no key seen twice (the usual case).
+    passed = "WHERE c._err IS NULL"
+    orphan_sql = (
+        f"count(*) FILTER ({passed} AND ({' OR '.join(cond for _, _, cond in ref_conds)}))"
+        if ref_conds
+        else "0"
+    )
+    hashed = ", ".join(f"c.{q(k)}" for k in table.key)
+    rows_in, failed, repeats, orphans = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE c._err IS NOT NULL),
+                   count(*) FILTER ({passed}) - count(DISTINCT hash({hashed})) FILTER ({passed}),
+                   {orphan_sql}
+            FROM {q(checks_view)} c {" ".join(ref_joins)}"""
+    ).fetchall()[0]
+    final = staging.fresh(f"{table.name}_final")
+    checked = staging.fresh(f"{table.name}_checked")
+    dupkeys = staging.fresh(f"{table.name}_dupkeys")
+    dedup = staging.fresh(f"{table.name}_dedup")
     now_sql = f"TIMESTAMP '{now.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
     cols = ", ".join(q(c) for c in table.column_names)
     ok = "_err IS NULL AND (_n = 1 OR _rank_last = 1) AND _ref_err IS NULL"
     valid = staging.fresh(f"{table.name}_valid")
-    # the checked rows are stored in _rid order, and a filter keeps it (insertion order is
-    # preserved): only the joined table needs sorting back
-    order = "" if clean else " ORDER BY _rid"
-    con.execute(
-        f"""CREATE TEMP VIEW {q(valid)} AS
-            SELECT {cols}, _file || ':' || CAST(_line AS VARCHAR) AS _source,
-                   {now_sql} AS _ingested_at
-            FROM {q(final)} WHERE {ok}{order}"""
-    )
+    source = "_file || ':' || CAST(_line AS VARCHAR) AS _source"
+    no_dups = """CAST(1 AS BIGINT) AS _n, CAST(NULL AS BOOLEAN) AS _identical,
+                 CAST(NULL AS BIGINT) AS _rank_last, CAST(NULL AS BIGINT) AS _winner_line,
+                 CAST(NULL AS BIGINT) AS _first_line, CAST(NULL AS INTEGER) AS _ref_err"""
+    if not (failed or repeats or orphans):
+        # the usual case — every row passes, no key twice, no orphan — keeps no copy of the
+        # rows: the store reads them through the checks once more (parsing again costs
+        # less than writing and reading a copy), and nothing is rejected
+        con.execute(
+            f"CREATE TEMP VIEW {q(final)} AS SELECT *, 0 AS _rid, {no_dups} "
+            f"FROM {q(checks_view)} WHERE false"
+        )
+        con.execute(
+            f"""CREATE TEMP VIEW {q(valid)} AS
+                SELECT {cols}, {source}, {now_sql} AS _ingested_at FROM {q(checks_view)}"""
+        )
+    else:
+        # No row number in the checks: ``row_number() OVER ()`` makes DuckDB compute the
+        # whole projection (every parse and check) on one thread. The copy's ``rowid`` is
+        # the same number for free: its rows are inserted in the view's order.
+        con.execute(f"CREATE TEMP TABLE {q(checked)} AS SELECT * FROM {q(checks_view)}")
+        # -- duplicates among rows that passed (window work only for keys seen twice) ----
+        values = ", ".join(q(c) for c in table.column_names)
+        con.execute(
+            f"CREATE TEMP TABLE {q(dupkeys)} AS SELECT {keys} FROM {q(checked)} "
+            + (
+                f"WHERE _err IS NULL GROUP BY {keys} HAVING count(*) > 1"
+                if repeats
+                else "WHERE false"
+            )
+        )
+        con.execute(
+            f"""CREATE TEMP TABLE {q(dedup)} AS
+                SELECT _rid, _file, _line,
+                       count(*) OVER w AS _n,
+                       min(_h) OVER w = max(_h) OVER w AS _identical,
+                       row_number() OVER (w ORDER BY _fileno DESC, _line DESC) AS _rank_last,
+                       last(_line) OVER (w ORDER BY _fileno, _line
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+                            AS _winner_line,
+                       first(_line) OVER (w ORDER BY _fileno, _line
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+                            AS _first_line
+                FROM (SELECT c.*, c.rowid AS _rid, hash({values}) AS _h,
+                             dense_rank() OVER (ORDER BY _file) AS _fileno
+                      FROM {q(checked)} c SEMI JOIN {q(dupkeys)} USING ({keys})
+                      WHERE _err IS NULL)
+                WINDOW w AS (PARTITION BY {keys})"""
+        )
+        ref_case = " ".join(f"WHEN {cond} THEN {j}" for j, (_, _, cond) in enumerate(ref_conds))
+        ref_err = f"CASE {ref_case} END" if ref_conds else "CAST(NULL AS INTEGER)"
+        clean = _clean(con, checked, dupkeys, ref_joins, [cond for _, _, cond in ref_conds])
+        if clean:
+            # no key seen twice, no orphan: the checked rows with those columns empty
+            con.execute(
+                f"CREATE TEMP VIEW {q(final)} AS SELECT *, rowid AS _rid, {no_dups} "
+                f"FROM {q(checked)}"
+            )
+        else:
+            con.execute(
+                f"""CREATE TEMP TABLE {q(final)} AS
+                    SELECT c.*, c.rowid AS _rid, coalesce(d._n, 1) AS _n, d._identical,
+                           d._rank_last, d._winner_line, d._first_line, {ref_err} AS _ref_err
+                    FROM {q(checked)} c LEFT JOIN {q(dedup)} d ON d._rid = c.rowid
+                    {" ".join(ref_joins)}"""
+            )
+        # the checked rows are stored in _rid order, and a filter keeps it (insertion
+        # order is preserved): only the joined table needs sorting back
+        order = "" if clean else " ORDER BY _rid"
+        con.execute(
+            f"""CREATE TEMP VIEW {q(valid)} AS
+                SELECT {cols}, {source}, {now_sql} AS _ingested_at
+                FROM {q(final)} WHERE {ok}{order}"""
+        )
     reason_case = " ".join(f"WHEN {i} THEN {reason}" for i, (_, _, _, reason) in enumerate(checks))
     rule_case = " ".join(f"WHEN {i} THEN {lit(rule)}" for i, (_, rule, _, _) in enumerate(checks))
     col_case = " ".join(
@@ -275,7 +304,8 @@ def validate(
               {raw} AS raw
             FROM {q(final)} c WHERE NOT ({ok}) ORDER BY _rid"""
     )
-    return Validated(table.name, valid, rejects, rows_in, readings)
+    made = [valid, rejects, final, checks_view, dedup, dupkeys, checked]
+    return Validated(table.name, valid, rejects, rows_in, readings, made)
 
 
 def _null(logical: str) -> str:
