@@ -15,7 +15,10 @@
 5. **Write**, all tables in one store transaction: upsert valid rows (new rows
    inserted, changed rows replaced, identical rows left alone), replace the
    quarantine rows of the same files (so re-ingesting is idempotent), append the
-   ingest log. A crash before the commit leaves the store as it was.
+   ingest log. A crash before the commit leaves the store as it was. Each table
+   is written as soon as it is checked (steps 4 and 5 alternate inside the
+   transaction) and its staged copies are dropped then, so a load holds one
+   table's copies at a time.
 
 Invariant, per table: rows read = rows loaded + rows quarantined.
 """
