@@ -143,6 +143,44 @@ def test_reference_to_unknown_customer_unless_orphans_allowed(
     assert store.count("journeys") == 1
 
 
+def test_references_to_rows_of_this_load_written_earlier_in_it(
+    tmp_path: Path, store: sawubona.Store
+) -> None:
+    # tables are written (and their staged copies dropped) one by one as they are checked:
+    # later tables still check references against this load's earlier tables, clean or not,
+    # and against the store as it was
+    store.ingest(write(tmp_path / "a", "customers.csv", "customer_id\nold\n"))
+    d = tmp_path / "b"
+    write(d, "customers.csv", CUSTOMERS)  # clean: no copy of its rows is made
+    write(
+        d,
+        "journeys.csv",
+        "journey_id,customer_id,kind,started_at\nj1,c1,order,2024-01-01\n"
+        "j2,old,order,2024-01-02\nj3,nobody,order,2024-01-03\nj1,c1,order,2024-01-01\n",
+    )
+    write(
+        d,
+        "promises.csv",
+        "promise_id,customer_id,journey_id,kind,made_at,due_at\n"
+        "p1,c2,j1,callback,2024-01-01,2024-01-02\np2,c2,j3,callback,2024-01-01,2024-01-02\n",
+    )
+    report = store.ingest(d)
+    balanced(report)
+    assert store.count("customers") == 4
+    assert sorted(r["journey_id"] for r in store.table("journeys").to_pyarrow().to_pylist()) == [
+        "j1",
+        "j2",
+    ]
+    # j3 was quarantined, so a promise in it refers to a journey neither stored nor loaded
+    assert [r["promise_id"] for r in store.table("promises").to_pyarrow().to_pylist()] == ["p1"]
+    rules = sorted((r["table_name"], r["rule"], r["line"]) for r in quarantine(store))
+    assert rules == [
+        ("journeys", "duplicate", 2),
+        ("journeys", "reference", 4),
+        ("promises", "reference", 3),
+    ]
+
+
 def test_due_before_made_and_far_future_are_quarantined(
     tmp_path: Path, store: sawubona.Store
 ) -> None:
